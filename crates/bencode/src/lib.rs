@@ -1,0 +1,1 @@
+//! Zero-copy bencode decoder and encoder.

@@ -1,0 +1,1 @@
+//! Shoal BitTorrent session engine.

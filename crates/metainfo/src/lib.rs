@@ -1,0 +1,1 @@
+//! Torrent metainfo (v1), magnet URIs, parallel creation and verification.

@@ -1,0 +1,1 @@
+//! HTTP and UDP tracker protocol types and codecs.

@@ -1,0 +1,1 @@
+//! Shoal tracker server (HTTP + UDP).
