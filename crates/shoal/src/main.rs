@@ -1,2 +1,53 @@
-//! The `shoal` command.
-fn main() {}
+//! The `shoal` command: a thin CLI over the Shoal libraries.
+//!
+//! Each subcommand lives in its own module under `cmd/` and exposes an
+//! `Args` struct (clap) and a `run` function.
+
+mod cmd;
+mod size;
+
+use clap::{Parser, Subcommand};
+
+/// Shoal: a fast BitTorrent client, tracker and torrent toolkit.
+#[derive(Parser, Debug)]
+#[command(name = "shoal", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a .torrent file from a file or directory.
+    Create(cmd::create::Args),
+    /// Show what a .torrent file or magnet link describes.
+    Info(cmd::info::Args),
+    /// Check data on disk against a .torrent's piece hashes.
+    Verify(cmd::verify::Args),
+    /// Run a tracker server (HTTP and/or UDP).
+    Tracker(cmd::tracker::Args),
+    /// Run a local demonstration swarm.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create(a) => cmd::create::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Tracker(a) => cmd::tracker::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    if let Err(e) = result {
+        // One clear line: the error and its causes joined.
+        eprintln!("shoal: error: {e:#}");
+        std::process::exit(1);
+    }
+}
