@@ -1,0 +1,1 @@
+//! Async tracker client (HTTP via rustls, UDP per BEP 15) with BEP 12 tiers.
