@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One file to include in a new torrent.
 #[derive(Debug, Clone)]
@@ -45,10 +46,10 @@ pub struct CreateOptions {
 /// Progress counters shared with a progress display.
 #[derive(Debug, Default)]
 pub struct CreateProgress {
-    /// Bytes hashed so far.
-    pub hashed: AtomicU64,
+    /// Bytes hashed so far (shareable with a display thread).
+    pub hashed: Arc<AtomicU64>,
     /// Set to stop hashing early.
-    pub cancel: AtomicBool,
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// The piece length used when none is given: the smallest power of two

@@ -4,6 +4,7 @@
 //! `Args` struct (clap) and a `run` function.
 
 mod cmd;
+mod progress;
 mod size;
 
 use clap::{Parser, Subcommand};

@@ -32,7 +32,10 @@ pub fn require(tool: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "reference tool `{tool}` is not installed (run the README test command)");
+    assert!(
+        found,
+        "reference tool `{tool}` is not installed (run the README test command)"
+    );
 }
 
 /// Fail loudly unless `/usr/bin/python3` can import libtorrent.
@@ -42,7 +45,10 @@ pub fn require_libtorrent() {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "python3-libtorrent is not installed (run the README test command)");
+    assert!(
+        ok,
+        "python3-libtorrent is not installed (run the README test command)"
+    );
 }
 
 /// Run a command to completion with a time limit; panics on timeout.
@@ -214,7 +220,10 @@ pub fn write_file(path: &Path, len: usize, seed: u64) {
 
 /// SHA-256 of a file, via coreutils `sha256sum`.
 pub fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     assert!(out.status.success(), "sha256sum {path:?} failed");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
