@@ -270,11 +270,13 @@ impl MessageDecoder {
             buf.advance(LENGTH_PREFIX_LEN);
             return Ok(Some(Message::KeepAlive));
         }
+        // Checked before looking at the id, so that the error does not
+        // depend on whether the id happened to arrive with the prefix.
+        let max = self.absolute_max_frame_len();
+        if len > max {
+            return Err(WireError::FrameTooLong { id: None, len, max });
+        }
         let Some(&msg_id) = buf.get(LENGTH_PREFIX_LEN) else {
-            let max = self.absolute_max_frame_len();
-            if len > max {
-                return Err(WireError::FrameTooLong { id: None, len, max });
-            }
             return Ok(None);
         };
         self.check_header(msg_id, len)?;

@@ -8,11 +8,13 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WireError {
-    /// The length prefix announces a frame larger than allowed for its
-    /// message type. Raised before any of the frame's bytes are buffered.
+    /// The length prefix announces a frame larger than allowed. Raised
+    /// before any of the frame's bytes are buffered.
     #[error("frame length {len} exceeds the limit of {max} bytes (message id {id:?})")]
     FrameTooLong {
-        /// The message id, when it had already arrived.
+        /// The message id when the length is over its type's limit; `None`
+        /// when the length is over every type's limit (decided from the
+        /// prefix alone).
         id: Option<u8>,
         /// The length prefix as sent.
         len: u32,
