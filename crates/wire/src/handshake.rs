@@ -292,14 +292,23 @@ mod tests {
             sample().with_extension_protocol(true).reserved.0,
             [0, 0, 0, 0, 0, 0x10, 0, 0]
         );
-        assert_eq!(sample().with_fast(true).reserved.0, [0, 0, 0, 0, 0, 0, 0, 0x04]);
-        assert_eq!(sample().with_dht(true).reserved.0, [0, 0, 0, 0, 0, 0, 0, 0x01]);
+        assert_eq!(
+            sample().with_fast(true).reserved.0,
+            [0, 0, 0, 0, 0, 0, 0, 0x04]
+        );
+        assert_eq!(
+            sample().with_dht(true).reserved.0,
+            [0, 0, 0, 0, 0, 0, 0, 0x01]
+        );
         let all = sample()
             .with_extension_protocol(true)
             .with_fast(true)
             .with_dht(true);
         assert_eq!(all.reserved.0, [0, 0, 0, 0, 0, 0x10, 0, 0x05]);
-        assert_eq!(all.with_fast(false).reserved.0, [0, 0, 0, 0, 0, 0x10, 0, 0x01]);
+        assert_eq!(
+            all.with_fast(false).reserved.0,
+            [0, 0, 0, 0, 0, 0x10, 0, 0x01]
+        );
     }
 
     #[test]

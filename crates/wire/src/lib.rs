@@ -30,7 +30,5 @@ pub use decoder::{
 pub use error::{ExtensionError, HandshakeError, LimitsError, WireError};
 pub use extension::{ExtensionHandshake, EXTENSION_HANDSHAKE_ID};
 pub use handshake::{Handshake, HandshakePrefix, Reserved, PROTOCOL};
-pub use message::{
-    encode_piece_header, id, name_of, Message, LENGTH_PREFIX_LEN, PIECE_HEADER_LEN,
-};
+pub use message::{encode_piece_header, id, name_of, Message, LENGTH_PREFIX_LEN, PIECE_HEADER_LEN};
 pub use peer_id::{PeerId, SHOAL_PREFIX};

@@ -231,9 +231,7 @@ impl Message {
             | Message::HaveNone => 0,
             Message::Have { .. } | Message::SuggestPiece { .. } | Message::AllowedFast { .. } => 4,
             Message::Port(_) => 2,
-            Message::Request { .. } | Message::Cancel { .. } | Message::RejectRequest { .. } => {
-                12
-            }
+            Message::Request { .. } | Message::Cancel { .. } | Message::RejectRequest { .. } => 12,
             Message::Bitfield(b) => b.len(),
             Message::Piece { data, .. } => 8 + data.len(),
             Message::Extended { payload, .. } => 1 + payload.len(),

@@ -162,9 +162,7 @@ fn dashed_numbers(rest: &[u8], count: usize) -> Option<Vec<u32>> {
         if part.is_empty() || part.len() > 4 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = part
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        let n = part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
         out.push(n);
     }
     Some(out)

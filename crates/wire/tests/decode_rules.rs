@@ -103,7 +103,10 @@ fn payloads_are_zero_copy() {
     let Ok(Some(Message::Piece { data, .. })) = dec(10).decode(&mut buf) else {
         panic!("not a piece");
     };
-    assert!(range.contains(&data.as_ptr()), "data points into the input buffer");
+    assert!(
+        range.contains(&data.as_ptr()),
+        "data points into the input buffer"
+    );
 }
 
 #[test]
@@ -112,7 +115,9 @@ fn default_max_frame_is_16397() {
     // An unknown message may be as long as the general limit...
     let mut big = raw_frame(16397, 99, &[]);
     big.resize(4 + 16397, 0);
-    assert!(matches!(ok(&mut dec(10), &big), Message::Unknown { id: 99, payload } if payload.len() == 16396));
+    assert!(
+        matches!(ok(&mut dec(10), &big), Message::Unknown { id: 99, payload } if payload.len() == 16396)
+    );
     // ... and not one byte longer.
     assert_eq!(
         err(&mut dec(10), &raw_frame(16398, 99, &[])),
@@ -156,7 +161,11 @@ fn waits_for_id_when_length_could_be_a_large_bitfield_or_extended() {
     assert_eq!(decode_one(&mut d, &17000u32.to_be_bytes()), Ok(None));
     assert!(matches!(
         err(&mut d, &raw_frame(17000, id::PIECE, &[])),
-        WireError::FrameTooLong { id: Some(7), len: 17000, max: 16397 }
+        WireError::FrameTooLong {
+            id: Some(7),
+            len: 17000,
+            max: 16397
+        }
     ));
     assert_eq!(
         decode_one(&mut d, &raw_frame(17000, id::EXTENDED, &[1])),
@@ -278,7 +287,11 @@ fn every_indexed_message_checks_the_index() {
         assert!(
             matches!(
                 err(&mut dec(10), &frame(msg_id, &payload)),
-                WireError::PieceIndexOutOfRange { index: 10, piece_count: 10, .. }
+                WireError::PieceIndexOutOfRange {
+                    index: 10,
+                    piece_count: 10,
+                    ..
+                }
             ),
             "message id {msg_id}"
         );
@@ -365,7 +378,11 @@ fn bitfield_may_exceed_general_frame_limit_for_large_torrents() {
     // The same frame is too long for a small torrent.
     assert!(matches!(
         err(&mut dec(10), &frame(id::BITFIELD, &payload)),
-        WireError::FrameTooLong { id: None, len: 25001, max: 17408 }
+        WireError::FrameTooLong {
+            id: None,
+            len: 25001,
+            max: 17408
+        }
     ));
 }
 
@@ -376,7 +393,9 @@ fn bitfield_without_piece_count_is_bounded_by_its_limit() {
         ok(&mut d, &frame(id::BITFIELD, &[0xff; 3])),
         Message::Bitfield(b) if b.len() == 3
     ));
-    let limits = Limits::default().with_max_unknown_bitfield_len(20_000).unwrap();
+    let limits = Limits::default()
+        .with_max_unknown_bitfield_len(20_000)
+        .unwrap();
     let mut d = MessageDecoder::new(None).with_limits(limits);
     assert!(matches!(
         ok(&mut d, &frame(id::BITFIELD, &[0; 20_000])),
@@ -392,7 +411,9 @@ fn bitfield_without_piece_count_is_bounded_by_its_limit() {
     );
     // Under the largest frame of any type (extended), but over the
     // bitfield limit.
-    let limits = Limits::default().with_max_unknown_bitfield_len(16_500).unwrap();
+    let limits = Limits::default()
+        .with_max_unknown_bitfield_len(16_500)
+        .unwrap();
     let mut d = MessageDecoder::new(None).with_limits(limits);
     assert_eq!(
         err(&mut d, &raw_frame(16_502, id::BITFIELD, &[])),
@@ -469,7 +490,10 @@ fn zero_or_oversized_block_lengths_rejected() {
 #[test]
 fn block_overflow_rejected() {
     assert_eq!(
-        err(&mut dec(10), &frame(id::REQUEST, &block(0, u32::MAX - 10, 16384))),
+        err(
+            &mut dec(10),
+            &frame(id::REQUEST, &block(0, u32::MAX - 10, 16384))
+        ),
         WireError::BlockOverflow {
             message: "request",
             begin: u32::MAX - 10,
@@ -504,7 +528,9 @@ fn configurable_max_request_len() {
     );
     let mut piece = block(0, 0, 0)[..8].to_vec();
     piece.resize(8 + 65536, 7);
-    assert!(matches!(ok(&mut d, &frame(id::PIECE, &piece)), Message::Piece { data, .. } if data.len() == 65536));
+    assert!(
+        matches!(ok(&mut d, &frame(id::PIECE, &piece)), Message::Piece { data, .. } if data.len() == 65536)
+    );
     // The default rejects both.
     assert!(matches!(
         err(&mut dec(10), &frame(id::REQUEST, &block(0, 0, 65536))),
@@ -541,7 +567,11 @@ fn limits_out_of_range_rejected() {
         .and_then(|l| l.with_max_unknown_bitfield_len(0))
         .unwrap();
     assert_eq!(
-        (l.max_request_len(), l.max_extended_len(), l.max_unknown_bitfield_len()),
+        (
+            l.max_request_len(),
+            l.max_extended_len(),
+            l.max_unknown_bitfield_len()
+        ),
         (1, 2, 0)
     );
 }
@@ -553,7 +583,10 @@ fn piece_data_length_rules() {
     // Header only: no data.
     assert_eq!(
         err(&mut dec(10), &frame(id::PIECE, &block(0, 0, 0)[..8])),
-        WireError::BadPieceDataLength { length: 0, max: 16384 }
+        WireError::BadPieceDataLength {
+            length: 0,
+            max: 16384
+        }
     );
     // Shorter than its header.
     assert_eq!(
@@ -568,7 +601,9 @@ fn piece_data_length_rules() {
     // fit the general limit).
     let mut p = vec![0u8; 8];
     p.resize(8 + 16384, 1);
-    assert!(matches!(ok(&mut dec(10), &frame(id::PIECE, &p)), Message::Piece { data, .. } if data.len() == 16384));
+    assert!(
+        matches!(ok(&mut dec(10), &frame(id::PIECE, &p)), Message::Piece { data, .. } if data.len() == 16384)
+    );
     p.push(1);
     assert_eq!(
         err(&mut dec(10), &frame(id::PIECE, &p)),
@@ -594,7 +629,10 @@ fn extended_may_carry_a_metadata_piece() {
 fn extended_limit_is_17k() {
     let mut at = raw_frame(17408, id::EXTENDED, &[]);
     at.resize(4 + 17408, 0);
-    assert!(matches!(ok(&mut dec(10), &at), Message::Extended { id: 0, .. }));
+    assert!(matches!(
+        ok(&mut dec(10), &at),
+        Message::Extended { id: 0, .. }
+    ));
     // Over every limit: rejected from the length prefix alone.
     assert_eq!(
         err(&mut dec(10), &17409u32.to_be_bytes()),
@@ -652,7 +690,13 @@ fn fast_messages_need_the_fast_extension() {
             WireError::FastNotNegotiated { id: msg_id }
         );
     }
-    assert_eq!(ok(&mut d, &frame(id::EXTENDED, &[0])), Message::Extended { id: 0, payload: Bytes::new() });
+    assert_eq!(
+        ok(&mut d, &frame(id::EXTENDED, &[0])),
+        Message::Extended {
+            id: 0,
+            payload: Bytes::new()
+        }
+    );
 }
 
 #[test]

@@ -43,23 +43,45 @@ fn message(pieces: u32) -> impl Strategy<Value = Message> {
         Just(Message::HaveAll),
         Just(Message::HaveNone),
         index.clone().prop_map(|piece| Message::Have { piece }),
-        index.clone().prop_map(|piece| Message::SuggestPiece { piece }),
-        index.clone().prop_map(|piece| Message::AllowedFast { piece }),
+        index
+            .clone()
+            .prop_map(|piece| Message::SuggestPiece { piece }),
+        index
+            .clone()
+            .prop_map(|piece| Message::AllowedFast { piece }),
         any::<u16>().prop_map(Message::Port),
         bitfield(pieces).prop_map(Message::Bitfield),
-        (index.clone(), begin.clone(), 1u32..=16384)
-            .prop_map(|(index, begin, length)| Message::Request { index, begin, length }),
-        (index.clone(), begin.clone(), 1u32..=16384)
-            .prop_map(|(index, begin, length)| Message::Cancel { index, begin, length }),
         (index.clone(), begin.clone(), 1u32..=16384).prop_map(|(index, begin, length)| {
-            Message::RejectRequest { index, begin, length }
+            Message::Request {
+                index,
+                begin,
+                length,
+            }
         }),
-        (index, begin, bytes(block_len()))
-            .prop_map(|(index, begin, data)| Message::Piece { index, begin, data }),
+        (index.clone(), begin.clone(), 1u32..=16384).prop_map(|(index, begin, length)| {
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            }
+        }),
+        (index.clone(), begin.clone(), 1u32..=16384).prop_map(|(index, begin, length)| {
+            Message::RejectRequest {
+                index,
+                begin,
+                length,
+            }
+        }),
+        (index, begin, bytes(block_len())).prop_map(|(index, begin, data)| Message::Piece {
+            index,
+            begin,
+            data
+        }),
         (any::<u8>(), bytes(prop_oneof![0usize..256, 0usize..=17406]))
             .prop_map(|(id, payload)| Message::Extended { id, payload }),
         (
-            any::<u8>().prop_filter("unknown id", |i| (21..=255).contains(i) || (10..=12).contains(i)),
+            any::<u8>().prop_filter("unknown id", |i| (21..=255).contains(i)
+                || (10..=12).contains(i)),
             bytes(0usize..300)
         )
             .prop_map(|(id, payload)| Message::Unknown { id, payload }),

@@ -12,7 +12,9 @@ fn every_message() -> Vec<Message> {
         Message::NotInterested,
         Message::Have { piece: 0 },
         Message::Have { piece: 99 },
-        Message::Bitfield(Bytes::from(vec![0xff; 12].into_iter().chain([0xf0]).collect::<Vec<_>>())),
+        Message::Bitfield(Bytes::from(
+            vec![0xff; 12].into_iter().chain([0xf0]).collect::<Vec<_>>(),
+        )),
         Message::Request {
             index: 3,
             begin: 16384,
