@@ -1,0 +1,9 @@
+//! Feed arbitrary bytes to the decoder (checks in `../harness.rs`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::run(data));
