@@ -1,0 +1,1 @@
+//! Piece picker (WIP).
