@@ -1,10 +1,98 @@
-//! `shoal tracker`.
+//! `shoal tracker`: serve HTTP and UDP announces and scrapes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use shoal_tracker::server::{Server, ServerOptions};
+use shoal_tracker::{Tracker, TrackerConfig};
 
 /// Options of `shoal tracker`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// HTTP listen address (repeatable). With neither --http nor --udp,
+    /// both listen on 0.0.0.0:6969, as opentracker does.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Vec<SocketAddr>,
+    /// UDP (BEP 15) listen address (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub udp: Vec<SocketAddr>,
+    /// Serve only the info-hashes in FILE (40 hex digits a line), like
+    /// opentracker's -w.
+    #[arg(long, value_name = "FILE")]
+    pub whitelist: Option<PathBuf>,
+    /// Announce interval given to clients, in seconds (10..=5400); peers
+    /// are dropped after two missed intervals plus five minutes.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    pub announce_interval: u32,
+    /// Most peer entries (torrent × port) one IPv4 address or IPv6 /64 may
+    /// hold; 0 for no limit.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_peers_per_ip: u32,
+    /// Most peers held in total.
+    #[arg(long, value_name = "N", default_value_t = 20_000_000)]
+    pub max_peers: usize,
+    /// Most torrents held in total.
+    #[arg(long, value_name = "N", default_value_t = 5_000_000)]
+    pub max_torrents: usize,
+    /// Worker threads (0 = one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+}
 
-/// Run `shoal tracker`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`shoal tracker` is not implemented yet")
+/// Run `shoal tracker` until SIGINT or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut cfg = TrackerConfig::with_interval(args.announce_interval);
+    cfg.store.max_peers_per_ip = args.max_peers_per_ip;
+    cfg.store.max_peers = args.max_peers;
+    cfg.store.max_torrents = args.max_torrents;
+    if let Some(w) = &args.whitelist {
+        let set = shoal_tracker::load_whitelist(w)?;
+        tracing::info!(torrents = set.len(), "whitelist loaded");
+        cfg.whitelist = Some(set);
+    }
+    let (mut http, mut udp) = (args.http, args.udp);
+    if http.is_empty() && udp.is_empty() {
+        let any: SocketAddr = ([0, 0, 0, 0], 6969).into();
+        http.push(any);
+        udp.push(any);
+    }
+    let opts = ServerOptions {
+        http,
+        udp,
+        threads: args.threads,
+    };
+    let server = Server::start(Tracker::new(cfg), &opts)?;
+    for a in server.http_addrs() {
+        eprintln!("shoal tracker: listening http on {a}");
+    }
+    for a in server.udp_addrs() {
+        eprintln!("shoal tracker: listening udp on {a}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    rt.block_on(wait_for_signal())?;
+    eprintln!("shoal tracker: shutting down");
+    server.shutdown();
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
 }
