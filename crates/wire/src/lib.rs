@@ -15,6 +15,10 @@
 //! [BEP 6]: https://www.bittorrent.org/beps/bep_0006.html
 //! [BEP 10]: https://www.bittorrent.org/beps/bep_0010.html
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 mod decoder;
 mod error;
 mod extension;
