@@ -181,7 +181,10 @@ impl Choker {
 
     /// True if a periodic rechoke is due at `now`.
     pub fn is_due(&self, now: Instant) -> bool {
-        self.next_rechoke().map_or(true, |t| now >= t)
+        match self.next_rechoke() {
+            None => true,
+            Some(t) => now >= t,
+        }
     }
 
     /// The peers currently holding optimistic slots.
@@ -237,7 +240,7 @@ impl Choker {
             .map(|&p| (p, self.rank_key(now, p, seeding)))
             .collect();
         cands.shuffle(rng);
-        cands.sort_by(|a, b| a.1.cmp(&b.1));
+        cands.sort_by_key(|c| c.1);
 
         let mut unchoke: Vec<PeerKey> = Vec::new();
         let mut regular: Vec<PeerKey> = Vec::new();
@@ -282,7 +285,10 @@ impl Choker {
                 })
                 .collect();
             // Rotation means a *different* peer whenever possible.
-            let fresh = pool.iter().filter(|(p, _)| !rotated.contains(&p.key)).count();
+            let fresh = pool
+                .iter()
+                .filter(|(p, _)| !rotated.contains(&p.key))
+                .count();
             if fresh >= want {
                 pool.retain(|(p, _)| !rotated.contains(&p.key));
             }
@@ -443,7 +449,15 @@ mod tests {
     #[test]
     fn leeching_unchokes_top_downloaders() {
         let mut s = Sim::new();
-        for (k, rate) in [(1, 100), (2, 900), (3, 300), (4, 800), (5, 50), (6, 700), (7, 600)] {
+        for (k, rate) in [
+            (1, 100),
+            (2, 900),
+            (3, 300),
+            (4, 800),
+            (5, 50),
+            (6, 700),
+            (7, 600),
+        ] {
             s.add(k, rate, 10_000 - rate);
         }
         let mut c = Choker::default();
@@ -742,7 +756,10 @@ mod tests {
         let mut c = Choker::default();
         let mut rng = StdRng::seed_from_u64(0);
         let t0 = Instant::now();
-        assert_eq!(c.rechoke(t0, &[], false, &mut rng), ChokeDecision::default());
+        assert_eq!(
+            c.rechoke(t0, &[], false, &mut rng),
+            ChokeDecision::default()
+        );
         let mut s = Sim::new();
         s.add(1, 5, 5);
         s.add(1, 5, 5);

@@ -154,10 +154,7 @@ impl TokenBucket {
         }
         // Bound the debt so the balance can never overflow.
         let floor = -(i128::from(u64::MAX) * NANOS);
-        self.tokens = self
-            .tokens
-            .saturating_sub(i128::from(n) * NANOS)
-            .max(floor);
+        self.tokens = self.tokens.saturating_sub(i128::from(n) * NANOS).max(floor);
     }
 
     /// How long from `now` until [`TokenBucket::try_take`] of `n` bytes
@@ -243,7 +240,10 @@ mod tests {
             t += wait.max(Duration::from_nanos(1));
         }
         let ideal = 16_384 + 10 * 1_000_000;
-        assert!(total <= ideal + 16_384 && total + 16_384 >= ideal, "{total}");
+        assert!(
+            total <= ideal + 16_384 && total + 16_384 >= ideal,
+            "{total}"
+        );
     }
 
     #[test]
