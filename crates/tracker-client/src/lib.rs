@@ -1,1 +1,594 @@
 //! Async tracker client (HTTP via rustls, UDP per BEP 15) with BEP 12 tiers.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), shoal_tracker_client::TrackerError> {
+//! use shoal_tracker_client::{AnnounceParams, Event, TrackerClient};
+//! let mut c = TrackerClient::new(
+//!     vec![vec!["udp://tracker.example:6969".into(), "http://t2.example/announce".into()]],
+//!     [0; 20], *b"-SH0001-123456789012", 6881);
+//! let r = c.announce(AnnounceParams { left: 1000, event: Event::Started, ..Default::default() }).await?;
+//! println!("{} peers, next in {:?}", r.peers.len(), r.interval);
+//! # Ok(()) }
+//! ```
+//!
+//! - **Tiers (BEP 12)**: trackers within a tier are shuffled once, at
+//!   construction; an announce tries tier 0 in order, then tier 1, …; the
+//!   tracker that answers moves to the front of its tier.
+//! - **HTTP**: `reqwest` with rustls (no OpenSSL); `trackerid` from a
+//!   response is kept per tracker and sent back; `warning message` and
+//!   `failure reason` are surfaced ([`AnnounceResponse::warning`],
+//!   [`TrackerError::Failure`]).
+//! - **UDP (BEP 15)**: connect then announce/scrape; the connection id is
+//!   reused for one minute; a request unanswered after `base · 2ⁿ` (BEP 15:
+//!   base 15 s, n up to 8) is sent again, with n growing over the whole
+//!   exchange; [`ClientConfig::udp_base_timeout`] makes tests fast.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use shoal_tracker_proto::http as hp;
+use shoal_tracker_proto::udp as up;
+pub use shoal_tracker_proto::{Event, InfoHash, PeerId};
+use tokio::net::UdpSocket;
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// BEP 15 retransmission base (15 s in the BEP).
+    pub udp_base_timeout: Duration,
+    /// Highest n in `base · 2ⁿ` (8 in the BEP); after the wait at this n
+    /// the request fails with [`TrackerError::Timeout`].
+    pub udp_max_n: u32,
+    /// Whole-request timeout for HTTP trackers.
+    pub http_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            udp_base_timeout: Duration::from_secs(15),
+            udp_max_n: 8,
+            http_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What to announce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnnounceParams {
+    /// Bytes uploaded.
+    pub uploaded: u64,
+    /// Bytes downloaded.
+    pub downloaded: u64,
+    /// Bytes left (0 = seeding).
+    pub left: u64,
+    /// The event.
+    pub event: Event,
+    /// Peers wanted (`None` = the tracker's default).
+    pub numwant: Option<u32>,
+}
+
+/// A tracker's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceResponse {
+    /// The tracker URL that answered.
+    pub tracker: String,
+    /// When to announce next.
+    pub interval: Duration,
+    /// The tracker's minimum interval, if given.
+    pub min_interval: Option<Duration>,
+    /// Seeders, if given.
+    pub seeders: Option<u32>,
+    /// Leechers, if given.
+    pub leechers: Option<u32>,
+    /// The peers.
+    pub peers: Vec<SocketAddr>,
+    /// A warning from the tracker, to show the user.
+    pub warning: Option<String>,
+    /// Trackers tried before this one that failed, with why.
+    pub failed: Vec<(String, TrackerError)>,
+}
+
+/// Swarm counts from a scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeResponse {
+    /// The tracker URL that answered.
+    pub tracker: String,
+    /// Seeders.
+    pub seeders: u32,
+    /// Leechers.
+    pub leechers: u32,
+    /// Completed downloads.
+    pub downloaded: u32,
+}
+
+/// Why an announce or scrape failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    /// The tracker refused, with its `failure reason` (HTTP) or error
+    /// message (UDP): show it to the user.
+    #[error("tracker says: {0}")]
+    Failure(String),
+    /// The URL is not http(s):// or udp://, or is malformed.
+    #[error("unsupported tracker URL {0}")]
+    BadUrl(String),
+    /// HTTP-level failure (connection, status, TLS).
+    #[error("http: {0}")]
+    Http(String),
+    /// Socket or name resolution failure.
+    #[error("i/o: {0}")]
+    Io(String),
+    /// No answer within the retransmission schedule / timeout.
+    #[error("no answer from tracker")]
+    Timeout,
+    /// The answer could not be understood.
+    #[error("bad answer: {0}")]
+    Protocol(String),
+    /// The tracker does not support scrape (BEP 48 URL rule).
+    #[error("scrape not supported")]
+    NoScrape,
+    /// The announce list is empty.
+    #[error("no trackers")]
+    NoTrackers,
+    /// Every tracker failed; each with its error, in the order tried.
+    #[error("all trackers failed: {}", .0.iter().map(|(u, e)| format!("{u}: {e}")).collect::<Vec<_>>().join("; "))]
+    AllFailed(Vec<(String, TrackerError)>),
+}
+
+/// Per-tracker state.
+#[derive(Debug, Clone)]
+struct Entry {
+    url: String,
+    tracker_id: Option<Vec<u8>>,
+    udp_conn: Option<(u64, Instant)>,
+}
+
+/// A torrent's trackers, announced to as BEP 12 says.
+#[derive(Debug)]
+pub struct TrackerClient {
+    tiers: Vec<Vec<Entry>>,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    port: u16,
+    key: u32,
+    cfg: ClientConfig,
+    http: Option<reqwest::Client>,
+}
+
+/// How long a UDP connection id is used (BEP 15: one minute).
+const UDP_CONN_TTL: Duration = Duration::from_secs(60);
+
+impl TrackerClient {
+    /// A client for `announce_list` (tiers of URLs, as in a torrent's
+    /// `announce-list`, or `vec![vec![announce]]`), with default settings.
+    pub fn new(
+        announce_list: Vec<Vec<String>>,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        port: u16,
+    ) -> Self {
+        TrackerClient::with_config(
+            announce_list,
+            info_hash,
+            peer_id,
+            port,
+            ClientConfig::default(),
+        )
+    }
+
+    /// As [`TrackerClient::new`] with settings.
+    pub fn with_config(
+        announce_list: Vec<Vec<String>>,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        port: u16,
+        cfg: ClientConfig,
+    ) -> Self {
+        let mut rng = rand::thread_rng();
+        let tiers = announce_list
+            .into_iter()
+            .map(|tier| {
+                let mut t: Vec<Entry> = tier
+                    .into_iter()
+                    .map(|url| Entry {
+                        url,
+                        tracker_id: None,
+                        udp_conn: None,
+                    })
+                    .collect();
+                t.shuffle(&mut rng);
+                t
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        TrackerClient {
+            tiers,
+            info_hash,
+            peer_id,
+            port,
+            key: rand::random(),
+            cfg,
+            http: None,
+        }
+    }
+
+    /// The tiers in their current order.
+    pub fn tiers(&self) -> Vec<Vec<String>> {
+        self.tiers
+            .iter()
+            .map(|t| t.iter().map(|e| e.url.clone()).collect())
+            .collect()
+    }
+
+    fn http_client(&mut self) -> Result<reqwest::Client, TrackerError> {
+        if let Some(c) = &self.http {
+            return Ok(c.clone());
+        }
+        let c = reqwest::Client::builder()
+            .timeout(self.cfg.http_timeout)
+            .user_agent(concat!("Shoal/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TrackerError::Http(e.to_string()))?;
+        self.http = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Announce: tries the trackers tier by tier until one answers, moves
+    /// it to the front of its tier, and returns its answer.
+    pub async fn announce(&mut self, p: AnnounceParams) -> Result<AnnounceResponse, TrackerError> {
+        if self.tiers.is_empty() {
+            return Err(TrackerError::NoTrackers);
+        }
+        let mut failed = Vec::new();
+        for t in 0..self.tiers.len() {
+            for i in 0..self.tiers[t].len() {
+                let mut e = self.tiers[t][i].clone();
+                let r = self.announce_entry(&mut e, &p).await;
+                self.tiers[t][i] = e;
+                match r {
+                    Ok(mut resp) => {
+                        let e = self.tiers[t].remove(i);
+                        self.tiers[t].insert(0, e);
+                        resp.failed = failed;
+                        return Ok(resp);
+                    }
+                    Err(err) => {
+                        tracing::debug!(tracker = %self.tiers[t][i].url, error = %err, "announce failed");
+                        failed.push((self.tiers[t][i].url.clone(), err));
+                    }
+                }
+            }
+        }
+        Err(TrackerError::AllFailed(failed))
+    }
+
+    /// Scrape our torrent at the first tracker (in tier order) that answers.
+    pub async fn scrape(&mut self) -> Result<ScrapeResponse, TrackerError> {
+        if self.tiers.is_empty() {
+            return Err(TrackerError::NoTrackers);
+        }
+        let mut failed = Vec::new();
+        for t in 0..self.tiers.len() {
+            for i in 0..self.tiers[t].len() {
+                let mut e = self.tiers[t][i].clone();
+                let r = self.scrape_entry(&mut e).await;
+                let url = e.url.clone();
+                self.tiers[t][i] = e;
+                match r {
+                    Ok(s) => return Ok(s),
+                    Err(err) => failed.push((url, err)),
+                }
+            }
+        }
+        Err(TrackerError::AllFailed(failed))
+    }
+
+    async fn announce_entry(
+        &mut self,
+        e: &mut Entry,
+        p: &AnnounceParams,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        if e.url.starts_with("http://") || e.url.starts_with("https://") {
+            self.http_announce(e, p).await
+        } else if let Some(rest) = e.url.strip_prefix("udp://") {
+            let hostport = rest.split('/').next().unwrap_or_default().to_string();
+            self.udp_announce(e, &hostport, p).await
+        } else {
+            Err(TrackerError::BadUrl(e.url.clone()))
+        }
+    }
+
+    async fn scrape_entry(&mut self, e: &mut Entry) -> Result<ScrapeResponse, TrackerError> {
+        if e.url.starts_with("http://") || e.url.starts_with("https://") {
+            let url = hp::scrape_url(&e.url, &[self.info_hash]).ok_or(TrackerError::NoScrape)?;
+            let body = self.http_get(&url).await?;
+            let entries = hp::parse_scrape_response(&body).map_err(response_error)?;
+            let s = entries
+                .into_iter()
+                .find(|(h, _)| *h == self.info_hash)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            Ok(ScrapeResponse {
+                tracker: e.url.clone(),
+                seeders: s.complete,
+                leechers: s.incomplete,
+                downloaded: s.downloaded,
+            })
+        } else if let Some(rest) = e.url.strip_prefix("udp://") {
+            let hostport = rest.split('/').next().unwrap_or_default().to_string();
+            let (sock, v6) = udp_socket(&hostport).await?;
+            let info_hash = self.info_hash;
+            let resp = self
+                .udp_exchange(
+                    e,
+                    &sock,
+                    |conn, tid, out| up::write_scrape_request(out, conn, tid, &[info_hash]),
+                    v6,
+                )
+                .await?;
+            match resp {
+                up::Response::Scrape { entries, .. } => {
+                    let s = entries.first().copied().unwrap_or_default();
+                    Ok(ScrapeResponse {
+                        tracker: e.url.clone(),
+                        seeders: s.seeders,
+                        leechers: s.leechers,
+                        downloaded: s.completed,
+                    })
+                }
+                other => Err(TrackerError::Protocol(format!("unexpected {other:?}"))),
+            }
+        } else {
+            Err(TrackerError::BadUrl(e.url.clone()))
+        }
+    }
+
+    async fn http_get(&mut self, url: &str) -> Result<Vec<u8>, TrackerError> {
+        let client = self.http_client()?;
+        let resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| TrackerError::Http(e.without_url().to_string()))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| TrackerError::Http(e.without_url().to_string()))?;
+        if !status.is_success() {
+            // Trackers often explain a refusal in a bencoded body.
+            if let Err(hp::ResponseError::Failure(f)) = hp::parse_announce_response(&body) {
+                return Err(TrackerError::Failure(f));
+            }
+            return Err(TrackerError::Http(format!("status {status}")));
+        }
+        Ok(body.to_vec())
+    }
+
+    async fn http_announce(
+        &mut self,
+        e: &mut Entry,
+        p: &AnnounceParams,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        let url = hp::announce_url(
+            &e.url,
+            &hp::AnnounceQuery {
+                info_hash: &self.info_hash,
+                peer_id: &self.peer_id,
+                port: self.port,
+                uploaded: p.uploaded,
+                downloaded: p.downloaded,
+                left: p.left,
+                event: p.event,
+                numwant: p.numwant,
+                key: Some(self.key),
+                tracker_id: e.tracker_id.as_deref(),
+            },
+        );
+        let body = self.http_get(&url).await?;
+        let r = hp::parse_announce_response(&body).map_err(response_error)?;
+        if let Some(t) = r.tracker_id {
+            e.tracker_id = Some(t);
+        }
+        Ok(AnnounceResponse {
+            tracker: e.url.clone(),
+            interval: Duration::from_secs(u64::from(r.interval)),
+            min_interval: r.min_interval.map(|m| Duration::from_secs(u64::from(m))),
+            seeders: r.complete,
+            leechers: r.incomplete,
+            peers: r.peers,
+            warning: r.warning,
+            failed: Vec::new(),
+        })
+    }
+
+    async fn udp_announce(
+        &mut self,
+        e: &mut Entry,
+        hostport: &str,
+        p: &AnnounceParams,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        let (sock, v6) = udp_socket(hostport).await?;
+        let (info_hash, peer_id, key, port) = (self.info_hash, self.peer_id, self.key, self.port);
+        let p = *p;
+        let resp = self
+            .udp_exchange(
+                e,
+                &sock,
+                move |conn, tid, out| {
+                    up::write_announce_request(
+                        out,
+                        &up::AnnounceRequest {
+                            connection_id: conn,
+                            transaction_id: tid,
+                            info_hash,
+                            peer_id,
+                            downloaded: p.downloaded,
+                            left: p.left,
+                            uploaded: p.uploaded,
+                            event: p.event,
+                            ip: 0,
+                            key,
+                            num_want: p
+                                .numwant
+                                .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX)),
+                            port,
+                        },
+                    )
+                },
+                v6,
+            )
+            .await?;
+        match resp {
+            up::Response::Announce {
+                interval,
+                leechers,
+                seeders,
+                peers,
+                ..
+            } => Ok(AnnounceResponse {
+                tracker: e.url.clone(),
+                interval: Duration::from_secs(u64::from(interval)),
+                min_interval: None,
+                seeders: Some(seeders),
+                leechers: Some(leechers),
+                peers,
+                warning: None,
+                failed: Vec::new(),
+            }),
+            other => Err(TrackerError::Protocol(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// Connect (unless a fresh connection id is cached) and send the request
+    /// built by `build`, retransmitting per BEP 15.
+    async fn udp_exchange(
+        &self,
+        e: &mut Entry,
+        sock: &UdpSocket,
+        build: impl Fn(u64, u32, &mut Vec<u8>),
+        v6: bool,
+    ) -> Result<up::Response, TrackerError> {
+        let mut n = 0u32;
+        let mut buf = vec![0u8; 2048];
+        let mut out = Vec::with_capacity(128);
+        loop {
+            let conn = match e.udp_conn {
+                Some((c, at)) if at.elapsed() < UDP_CONN_TTL => c,
+                _ => {
+                    let tid: u32 = rand::random();
+                    out.clear();
+                    up::write_connect_request(&mut out, tid);
+                    match self
+                        .udp_round(sock, &out, tid, &mut n, &mut buf, v6)
+                        .await?
+                    {
+                        up::Response::Connect { connection_id, .. } => {
+                            e.udp_conn = Some((connection_id, Instant::now()));
+                            connection_id
+                        }
+                        up::Response::Error { message, .. } => {
+                            return Err(TrackerError::Failure(message))
+                        }
+                        other => {
+                            return Err(TrackerError::Protocol(format!("unexpected {other:?}")))
+                        }
+                    }
+                }
+            };
+            let tid: u32 = rand::random();
+            out.clear();
+            build(conn, tid, &mut out);
+            let sent_at = Instant::now();
+            match self.udp_round(sock, &out, tid, &mut n, &mut buf, v6).await {
+                Ok(up::Response::Error { message, .. }) => {
+                    // An id that expired on the tracker's side: reconnect
+                    // once, if it was not fresh.
+                    if message.contains("connection id")
+                        && sent_at.duration_since(e.udp_conn.map_or(sent_at, |c| c.1))
+                            > Duration::from_secs(1)
+                    {
+                        e.udp_conn = None;
+                        continue;
+                    }
+                    e.udp_conn = None;
+                    return Err(TrackerError::Failure(message));
+                }
+                Ok(r) => return Ok(r),
+                Err(TrackerError::Timeout) => return Err(TrackerError::Timeout),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Send `pkt` and wait for the answer with transaction id `tid`,
+    /// resending after `base · 2ⁿ` and bumping the shared `n`.
+    async fn udp_round(
+        &self,
+        sock: &UdpSocket,
+        pkt: &[u8],
+        tid: u32,
+        n: &mut u32,
+        buf: &mut [u8],
+        v6: bool,
+    ) -> Result<up::Response, TrackerError> {
+        loop {
+            if *n > self.cfg.udp_max_n {
+                return Err(TrackerError::Timeout);
+            }
+            sock.send(pkt)
+                .await
+                .map_err(|e| TrackerError::Io(e.to_string()))?;
+            let wait = self.cfg.udp_base_timeout.saturating_mul(1 << (*n).min(16));
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                match tokio::time::timeout_at(deadline, sock.recv(buf)).await {
+                    Err(_) => break,
+                    // ICMP port unreachable and the like: keep waiting for
+                    // the schedule, the tracker may come up.
+                    Ok(Err(_)) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                    Ok(Ok(len)) => match up::parse_response(&buf[..len], v6) {
+                        Ok(r) if r.transaction_id() == tid => return Ok(r),
+                        _ => continue,
+                    },
+                }
+            }
+            *n += 1;
+            tracing::debug!(n = *n, "udp tracker: no answer, retransmitting");
+        }
+    }
+}
+
+fn response_error(e: hp::ResponseError) -> TrackerError {
+    match e {
+        hp::ResponseError::Failure(f) => TrackerError::Failure(f),
+        other => TrackerError::Protocol(other.to_string()),
+    }
+}
+
+/// A UDP socket connected to `hostport`; returns whether it is IPv6.
+async fn udp_socket(hostport: &str) -> Result<(UdpSocket, bool), TrackerError> {
+    let addr = tokio::net::lookup_host(hostport)
+        .await
+        .map_err(|e| TrackerError::Io(format!("{hostport}: {e}")))?
+        .next()
+        .ok_or_else(|| TrackerError::Io(format!("{hostport}: no address")))?;
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::]:0"
+            .parse()
+            .map_err(|_| TrackerError::Io("bind".into()))?
+    } else {
+        ([0, 0, 0, 0], 0).into()
+    };
+    let s = UdpSocket::bind(bind)
+        .await
+        .map_err(|e| TrackerError::Io(e.to_string()))?;
+    s.connect(addr)
+        .await
+        .map_err(|e| TrackerError::Io(e.to_string()))?;
+    Ok((s, addr.is_ipv6()))
+}
