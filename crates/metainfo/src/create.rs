@@ -6,7 +6,6 @@ use crate::piece_io::{batch_pieces, PieceReader, ReadRangeError};
 use crate::torrent::{MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
 use crate::{MetainfoError, Torrent, TorrentWriter};
 use rayon::prelude::*;
-use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -216,43 +215,33 @@ fn hash_all(
 ) -> Result<Vec<u8>, MetainfoError> {
     let batch = batch_pieces(layout.piece_length);
     let batches = layout.piece_count.div_ceil(batch);
-    let buf_len = (layout.piece_length * u64::from(batch)) as usize;
     let results: Vec<Result<Vec<[u8; 20]>, MetainfoError>> = (0..batches)
         .into_par_iter()
-        .map_init(
-            || vec![0u8; buf_len],
-            |buf, b| {
-                if progress.cancel.load(Ordering::Relaxed) {
-                    return Err(MetainfoError::io(
+        .map_init(Vec::new, |buf, b| {
+            if progress.cancel.load(Ordering::Relaxed) {
+                return Err(MetainfoError::io(
+                    reader.base(),
+                    std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"),
+                ));
+            }
+            let first = b * batch;
+            let last = (first + batch).min(layout.piece_count);
+            let hashes =
+                crate::piece_io::hash_pieces(reader, first..last, buf).map_err(|e| match e {
+                    ReadRangeError::Missing => MetainfoError::io(
                         reader.base(),
-                        std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"),
-                    ));
-                }
-                let first = b * batch;
-                let last = (first + batch).min(layout.piece_count);
-                let start = layout.piece_offset(first);
-                let end = layout.piece_offset(last - 1) + layout.piece_size(last - 1);
-                let len = (end - start) as usize;
-                reader
-                    .read_at(start, &mut buf[..len])
-                    .map_err(|e| match e {
-                        ReadRangeError::Missing => MetainfoError::io(
-                            reader.base(),
-                            std::io::Error::new(
-                                std::io::ErrorKind::UnexpectedEof,
-                                "a file changed size while being hashed",
-                            ),
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "a file changed size while being hashed",
                         ),
-                        ReadRangeError::Io(p, e) => MetainfoError::io(p, e),
-                    })?;
-                let hashes = buf[..len]
-                    .chunks(layout.piece_length as usize)
-                    .map(|c| Sha1::digest(c).into())
-                    .collect();
-                progress.hashed.fetch_add(len as u64, Ordering::Relaxed);
-                Ok(hashes)
-            },
-        )
+                    ),
+                    ReadRangeError::Io(p, e) => MetainfoError::io(p, e),
+                })?;
+            let len = layout.piece_offset(last - 1) + layout.piece_size(last - 1)
+                - layout.piece_offset(first);
+            progress.hashed.fetch_add(len as u64, Ordering::Relaxed);
+            Ok(hashes)
+        })
         .collect();
     let mut out = Vec::with_capacity(layout.piece_count as usize * 20);
     for r in results {

@@ -81,14 +81,119 @@ impl<'a> PieceReader<'a> {
         Ok(())
     }
 
+    /// Feed the stream bytes of `[offset, offset+len)` to `sink` in order,
+    /// as one or more slices, without copying large spans: a span of at
+    /// least [`MMAP_MIN_SPAN`] bytes is memory-mapped (prefaulted) and
+    /// handed over in place; smaller spans are read into `scratch`.
+    pub fn for_each_chunk(
+        &self,
+        offset: u64,
+        len: u64,
+        scratch: &mut Vec<u8>,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(), ReadRangeError> {
+        let mut seen = 0u64;
+        for span in self.layout.spans(offset, len) {
+            let path = self.file_path(span.file_index);
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ReadRangeError::Missing)
+                }
+                Err(e) => return Err(ReadRangeError::Io(path, e)),
+            };
+            let on_disk = file
+                .metadata()
+                .map_err(|e| ReadRangeError::Io(path.clone(), e))?
+                .len();
+            if on_disk < span.file_offset + span.len {
+                return Err(ReadRangeError::Missing);
+            }
+            if span.len >= MMAP_MIN_SPAN {
+                // Map from the page boundary at or below the span start.
+                let page_off = span.file_offset & !(PAGE - 1);
+                let skip = (span.file_offset - page_off) as usize;
+                // SAFETY: the map is read-only and dropped before returning;
+                // if another process truncates the file meanwhile, reads may
+                // fault (SIGBUS) — the same risk every mmap-based hasher
+                // (libtorrent, mktorrent) accepts; sizes were checked above.
+                let map = unsafe {
+                    memmap2::MmapOptions::new()
+                        .offset(page_off)
+                        .len(skip + span.len as usize)
+                        .populate()
+                        .map(&file)
+                }
+                .map_err(|e| ReadRangeError::Io(path.clone(), e))?;
+                sink(&map[skip..]);
+            } else {
+                scratch.resize(span.len as usize, 0);
+                match file.read_exact_at(scratch, span.file_offset) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(ReadRangeError::Missing)
+                    }
+                    Err(e) => return Err(ReadRangeError::Io(path, e)),
+                }
+                sink(scratch);
+            }
+            seen += span.len;
+        }
+        if seen != len {
+            return Err(ReadRangeError::Missing);
+        }
+        Ok(())
+    }
+
     /// The base directory.
     pub fn base(&self) -> &Path {
         &self.base
     }
 }
 
-/// How many pieces to read per batch: aim for about 1 MiB reads so small
-/// pieces still get large sequential I/O while a batch stays in cache.
+/// Spans at least this long are hashed from a memory map instead of copied.
+pub const MMAP_MIN_SPAN: u64 = 256 << 10;
+const PAGE: u64 = 4096;
+
+/// How many pieces to hash per task: about 4 MiB, so small pieces still
+/// get large sequential I/O and per-task overhead stays negligible.
 pub(crate) fn batch_pieces(piece_length: u64) -> u32 {
-    ((1u64 << 20) / piece_length).clamp(1, 64) as u32
+    ((4u64 << 20) / piece_length).clamp(1, 256) as u32
+}
+
+/// SHA-1 of each piece in `pieces`, read through `reader` in one pass over
+/// their byte range (memory-mapped where large, see
+/// [`PieceReader::for_each_chunk`]); pieces crossing files are hashed
+/// incrementally, never copied together.
+pub(crate) fn hash_pieces(
+    reader: &PieceReader<'_>,
+    pieces: std::ops::Range<u32>,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<[u8; 20]>, ReadRangeError> {
+    use sha1::{Digest, Sha1};
+    let layout = reader.layout;
+    let mut out = Vec::with_capacity(pieces.len());
+    if pieces.is_empty() {
+        return Ok(out);
+    }
+    let start = layout.piece_offset(pieces.start);
+    let end = layout.piece_offset(pieces.end - 1) + layout.piece_size(pieces.end - 1);
+    let mut hasher = Sha1::new();
+    let mut in_piece = 0u64; // bytes of the current piece hashed so far
+    let mut current = pieces.start;
+    reader.for_each_chunk(start, end - start, scratch, |mut chunk| {
+        while !chunk.is_empty() {
+            let want = layout.piece_size(current) - in_piece;
+            let take = want.min(chunk.len() as u64) as usize;
+            hasher.update(&chunk[..take]);
+            in_piece += take as u64;
+            chunk = &chunk[take..];
+            if in_piece == layout.piece_size(current) {
+                out.push(hasher.finalize_reset().into());
+                in_piece = 0;
+                current += 1;
+            }
+        }
+    })?;
+    Ok(out)
 }

@@ -1,9 +1,8 @@
 //! Checking data on disk against a torrent's piece hashes, in parallel.
 
-use crate::piece_io::{batch_pieces, PieceReader, ReadRangeError};
+use crate::piece_io::{batch_pieces, hash_pieces, PieceReader, ReadRangeError};
 use crate::{CreateProgress, MetainfoError, Torrent};
 use rayon::prelude::*;
-use sha1::{Digest, Sha1};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -60,32 +59,49 @@ pub fn verify_dir(
     let batches = layout.piece_count.div_ceil(batch);
     let results: Vec<Result<Vec<PieceStatus>, MetainfoError>> = (0..batches)
         .into_par_iter()
-        .map_init(
-            || vec![0u8; layout.piece_length as usize],
-            |buf, b| {
-                let first = b * batch;
-                let last = (first + batch).min(layout.piece_count);
-                let mut out = Vec::with_capacity((last - first) as usize);
-                for p in first..last {
-                    let len = layout.piece_size(p) as usize;
-                    let status = match reader.read_at(layout.piece_offset(p), &mut buf[..len]) {
-                        Ok(()) => {
-                            let h: [u8; 20] = Sha1::digest(&buf[..len]).into();
-                            if torrent.piece_hashes.get(p as usize) == Some(&h) {
-                                PieceStatus::Valid
-                            } else {
-                                PieceStatus::Bad
+        .map_init(Vec::new, |scratch, b| {
+            let first = b * batch;
+            let last = (first + batch).min(layout.piece_count);
+            let statuses = |hashes: Vec<[u8; 20]>, first: u32| {
+                hashes
+                    .iter()
+                    .zip(&torrent.piece_hashes[first as usize..])
+                    .map(|(h, want)| {
+                        if h == want {
+                            PieceStatus::Valid
+                        } else {
+                            PieceStatus::Bad
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let bytes = |a: u32, b: u32| {
+                layout.piece_offset(b - 1) + layout.piece_size(b - 1) - layout.piece_offset(a)
+            };
+            // Fast path: the whole batch in one pass. If something is
+            // missing, fall back to piece by piece to tell which.
+            let out = match hash_pieces(&reader, first..last, scratch) {
+                Ok(h) => statuses(h, first),
+                Err(ReadRangeError::Io(path, e)) => return Err(MetainfoError::io(path, e)),
+                Err(ReadRangeError::Missing) => {
+                    let mut out = Vec::with_capacity((last - first) as usize);
+                    for p in first..last {
+                        match hash_pieces(&reader, p..p + 1, scratch) {
+                            Ok(h) => out.extend(statuses(h, p)),
+                            Err(ReadRangeError::Missing) => out.push(PieceStatus::Missing),
+                            Err(ReadRangeError::Io(path, e)) => {
+                                return Err(MetainfoError::io(path, e))
                             }
                         }
-                        Err(ReadRangeError::Missing) => PieceStatus::Missing,
-                        Err(ReadRangeError::Io(path, e)) => return Err(MetainfoError::io(path, e)),
-                    };
-                    progress.hashed.fetch_add(len as u64, Ordering::Relaxed);
-                    out.push(status);
+                    }
+                    out
                 }
-                Ok(out)
-            },
-        )
+            };
+            progress
+                .hashed
+                .fetch_add(bytes(first, last), Ordering::Relaxed);
+            Ok(out)
+        })
         .collect();
     let mut pieces = Vec::with_capacity(layout.piece_count as usize);
     for r in results {

@@ -262,3 +262,33 @@ fn empty_dir_is_an_error() {
         Err(MetainfoError::NoFiles(_))
     ));
 }
+
+#[test]
+fn mapped_and_copied_spans_hash_like_a_plain_stream() {
+    use sha1::{Digest, Sha1};
+    // Files large enough for the mmap path (>= 256 KiB spans) mixed with
+    // small ones, at piece lengths that cross every kind of boundary.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mix");
+    let sizes = [700_001usize, 3, 0, 300_000, 1_048_576, 17];
+    let mut stream = Vec::new();
+    for (i, n) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..*n).map(|j| (j * 31 + i * 7) as u8).collect();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(format!("f{i}")), &data).unwrap();
+        stream.extend_from_slice(&data);
+    }
+    for piece in [16384u64, 65536, 1 << 20] {
+        let opts = CreateOptions {
+            piece_length: Some(piece),
+            ..Default::default()
+        };
+        let (_, t) = Creator::scan(&root).unwrap().create(&opts, &CreateProgress::default()).unwrap();
+        let expected: Vec<[u8; 20]> = stream
+            .chunks(piece as usize)
+            .map(|c| Sha1::digest(c).into())
+            .collect();
+        assert_eq!(t.piece_hashes, expected, "piece length {piece}");
+        assert!(verify_dir(&t, dir.path(), &CreateProgress::default()).unwrap().is_complete());
+    }
+}
