@@ -17,6 +17,8 @@ pub mod bitfield;
 pub mod choker;
 pub mod picker;
 pub mod rate;
+pub mod resume;
+pub mod storage;
 pub mod token_bucket;
 
 /// Opaque identifier of a connected peer, chosen by the caller.

@@ -1,0 +1,604 @@
+//! Safe file access below the download directory, and a bounded cache of
+//! open file handles.
+//!
+//! # How nothing is ever written outside the download directory
+//!
+//! Metainfo parsing already rejects `..`, `.`, separators and NUL bytes in
+//! file names; this module does not rely on that and checks every component
+//! again ([`check_component`]). That stops a hostile *torrent*. A hostile or
+//! careless *file system* — a symbolic link planted inside the download
+//! directory, say `DIR/name -> /home/user` — is stopped by never resolving a
+//! path as a whole:
+//!
+//! * The download directory itself is opened once (following symlinks: it is
+//!   the user's own choice) and kept open as a directory descriptor.
+//! * Every path below it is walked one component at a time with
+//!   `openat(parent_fd, component, O_DIRECTORY | O_NOFOLLOW)`, creating
+//!   missing directories with `mkdirat` when writing. A component that is a
+//!   symlink fails to open (`ELOOP`/`ENOTDIR`), and is reported as
+//!   [`StorageError::Symlink`].
+//! * The file itself is opened with `openat(dir_fd, name, O_NOFOLLOW |
+//!   O_NONBLOCK)`, then `fstat`ed: anything but a regular file (a FIFO, a
+//!   device, a directory) is refused. `O_NONBLOCK` keeps a planted FIFO from
+//!   hanging the open.
+//!
+//! Because every step is relative to a descriptor that was itself opened
+//! without following links, there is no window between checking a path and
+//! using it (unlike `symlink_metadata` followed by `open`): swapping a
+//! directory for a symlink mid-way makes the next `openat` fail instead of
+//! escaping. Symlinks are refused even when they point back inside the
+//! download directory. Hard links are not refused: creating one requires
+//! write access to the target, and the link's name is inside the directory.
+
+use super::StorageError;
+use crate::resume::FileState;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use shoal_metainfo::Layout;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::{debug, warn};
+
+/// Longest accepted path component in bytes.
+const MAX_COMPONENT_LEN: usize = 255;
+
+/// Check one path component again, whatever the metainfo parser did.
+pub(crate) fn check_component(c: &str) -> Result<(), StorageError> {
+    let bad = c.is_empty()
+        || c == "."
+        || c == ".."
+        || c.len() > MAX_COMPONENT_LEN
+        || c.bytes().any(|b| b == b'/' || b == b'\\' || b == 0);
+    if bad {
+        return Err(StorageError::UnsafePath {
+            component: c.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a file is opened for reading only or for writing too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read only; never creates anything.
+    Read,
+    /// Read and write; creates missing directories and the file.
+    Write,
+}
+
+/// An open directory: every lookup below it goes through [`Dir::child_dir`]
+/// and [`Dir::open_file`], which never follow a symlink.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    fd: OwnedFd,
+    /// For messages only; never used to open anything.
+    path: PathBuf,
+}
+
+fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+impl Dir {
+    /// Open (creating it and its parents if needed) the download directory.
+    /// This one path is resolved normally, symlinks included: the user chose it.
+    pub(crate) fn open_root(path: &Path) -> Result<Dir, StorageError> {
+        std::fs::create_dir_all(path).map_err(|e| StorageError::io(path, e))?;
+        let fd = retry(|| {
+            rustix::fs::open(
+                path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        })
+        .map_err(|e| StorageError::io(path, e.into()))?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path this directory was reached by (for messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Tell a symlink from another non-directory after a failed open.
+    fn classify(&self, name: &str, path: PathBuf, want_dir: bool) -> StorageError {
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                StorageError::Symlink(path)
+            }
+            _ if want_dir => StorageError::NotADirectory(path),
+            _ => StorageError::NotAFile(path),
+        }
+    }
+
+    /// Open the subdirectory `name`, never following a symlink. With
+    /// `create`, a missing directory is made; without, `Ok(None)` is
+    /// returned for it.
+    pub(crate) fn child_dir(&self, name: &str, create: bool) -> Result<Option<Dir>, StorageError> {
+        check_component(name)?;
+        let path = self.path.join(name);
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut made = false;
+        loop {
+            match retry(|| rustix::fs::openat(&self.fd, name, flags, Mode::empty())) {
+                Ok(fd) => return Ok(Some(Dir { fd, path })),
+                Err(Errno::NOENT) if create && !made => {
+                    match retry(|| rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o777)))
+                    {
+                        Ok(()) => debug!(path = %path.display(), "created directory"),
+                        Err(Errno::EXIST) => {}
+                        Err(e) => return Err(StorageError::io(path, e.into())),
+                    }
+                    made = true;
+                }
+                Err(Errno::NOENT) if !create => return Ok(None),
+                Err(Errno::LOOP) => return Err(StorageError::Symlink(path)),
+                Err(Errno::NOTDIR) => return Err(self.classify(name, path, true)),
+                Err(e) => return Err(StorageError::io(path, e.into())),
+            }
+        }
+    }
+
+    /// Open the regular file `name` in this directory without following a
+    /// symlink. `Write` opens read-write and creates the file if missing;
+    /// `Read` returns `Ok(None)` for a missing file.
+    pub(crate) fn open_file(
+        &self,
+        name: &str,
+        access: Access,
+    ) -> Result<Option<File>, StorageError> {
+        check_component(name)?;
+        let path = self.path.join(name);
+        let mut flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        flags |= match access {
+            Access::Read => OFlags::RDONLY,
+            Access::Write => OFlags::RDWR | OFlags::CREATE,
+        };
+        let fd =
+            match retry(|| rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o666))) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) if access == Access::Read => return Ok(None),
+                Err(Errno::LOOP) | Err(Errno::NOTDIR) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
+                    return Err(self.classify(name, path, false))
+                }
+                Err(e) => return Err(StorageError::io(path, e.into())),
+            };
+        Self::regular_file(fd, path).map(Some)
+    }
+
+    /// Create or truncate `name` for writing (the resume file's temporary).
+    pub(crate) fn create_truncate(&self, name: &str) -> Result<File, StorageError> {
+        check_component(name)?;
+        let path = self.path.join(name);
+        let flags = OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::TRUNC
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::CLOEXEC;
+        let fd =
+            match retry(|| rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644))) {
+                Ok(fd) => fd,
+                Err(Errno::LOOP) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
+                    return Err(self.classify(name, path, false))
+                }
+                Err(e) => return Err(StorageError::io(path, e.into())),
+            };
+        Self::regular_file(fd, path)
+    }
+
+    /// Accept an opened descriptor only if it is a regular file, and clear
+    /// the `O_NONBLOCK` used to open it.
+    fn regular_file(fd: OwnedFd, path: PathBuf) -> Result<File, StorageError> {
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| StorageError::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotAFile(path));
+        }
+        rustix::fs::fcntl_setfl(&file, OFlags::empty())
+            .map_err(|e| StorageError::io(&path, e.into()))?;
+        Ok(file)
+    }
+
+    /// Atomically rename `from` to `to`, both in this directory.
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        check_component(from)?;
+        check_component(to)?;
+        retry(|| rustix::fs::renameat(&self.fd, from, &self.fd, to))
+            .map_err(|e| StorageError::io(self.path.join(to), e.into()))
+    }
+
+    /// Remove the file `name` (ignoring its absence).
+    pub(crate) fn remove_file(&self, name: &str) -> Result<(), StorageError> {
+        check_component(name)?;
+        match retry(|| rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(StorageError::io(self.path.join(name), e.into())),
+        }
+    }
+
+    /// `fsync` the directory itself, making renames and new entries durable.
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        retry(|| rustix::fs::fsync(&self.fd)).map_err(|e| StorageError::io(&self.path, e.into()))
+    }
+}
+
+/// Where one torrent file lives below the download directory.
+#[derive(Debug)]
+struct FileInfo {
+    /// Directories from the download directory down to the file's parent
+    /// (for a multi-file torrent the first is the torrent's name).
+    dirs: Vec<String>,
+    /// The file's own name.
+    name: String,
+    /// Length the torrent gives it.
+    length: u64,
+}
+
+/// An open file in the cache.
+#[derive(Debug)]
+struct Cached {
+    file: Arc<File>,
+    writable: bool,
+    last_used: u64,
+}
+
+/// A bounded set of open handles, evicting the least recently used.
+#[derive(Debug)]
+struct FdCache {
+    capacity: usize,
+    tick: u64,
+    entries: HashMap<usize, Cached>,
+}
+
+/// The files of one torrent below a download directory, opened lazily
+/// through a bounded handle cache.
+#[derive(Debug)]
+pub(crate) struct FileSet {
+    root: Dir,
+    files: Vec<FileInfo>,
+    cache: Mutex<FdCache>,
+    /// Files written since the last [`FileSet::sync_dirty`].
+    dirty: Vec<AtomicBool>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl FileSet {
+    /// Describe the torrent's files below `root`; `base` is the torrent's
+    /// folder for a multi-file torrent, `None` for a single file. Opens
+    /// nothing except to check that an existing base is not a symlink.
+    pub(crate) fn new(
+        root: Dir,
+        base: Option<&str>,
+        layout: &Layout,
+        max_open: usize,
+    ) -> Result<FileSet, StorageError> {
+        let mut files = Vec::with_capacity(layout.files.len());
+        if let Some(b) = base {
+            check_component(b)?;
+        }
+        for f in &layout.files {
+            let Some((name, parents)) = f.path.split_last() else {
+                return Err(StorageError::UnsafePath {
+                    component: String::new(),
+                });
+            };
+            for c in &f.path {
+                check_component(c)?;
+            }
+            let dirs = base
+                .map(str::to_string)
+                .into_iter()
+                .chain(parents.iter().cloned())
+                .collect();
+            files.push(FileInfo {
+                dirs,
+                name: name.clone(),
+                length: f.length,
+            });
+        }
+        let set = FileSet {
+            root,
+            dirty: files.iter().map(|_| AtomicBool::new(false)).collect(),
+            files,
+            cache: Mutex::new(FdCache {
+                capacity: max_open.max(1),
+                tick: 0,
+                entries: HashMap::new(),
+            }),
+        };
+        // Fail early and clearly on a planted symlink at the content base.
+        if let Some(b) = base {
+            set.root.child_dir(b, false)?;
+        }
+        Ok(set)
+    }
+
+    /// The download directory.
+    pub(crate) fn root(&self) -> &Dir {
+        &self.root
+    }
+
+    /// Path of file `index`, for messages.
+    pub(crate) fn display_path(&self, index: usize) -> PathBuf {
+        let mut p = self.root.path().to_path_buf();
+        if let Some(f) = self.files.get(index) {
+            p.extend(&f.dirs);
+            p.push(&f.name);
+        }
+        p
+    }
+
+    /// Walk to the parent directory of file `index` and run `f` on it.
+    /// `Ok(None)` if a directory is missing and `create` is false.
+    fn in_parent<T>(
+        &self,
+        index: usize,
+        create: bool,
+        f: impl FnOnce(&Dir, &FileInfo) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
+        let info = &self.files[index];
+        let mut owned: Option<Dir> = None;
+        for d in &info.dirs {
+            let parent = owned.as_ref().unwrap_or(&self.root);
+            match parent.child_dir(d, create)? {
+                Some(next) => owned = Some(next),
+                None => return Ok(None),
+            }
+        }
+        f(owned.as_ref().unwrap_or(&self.root), info).map(Some)
+    }
+
+    /// Open file `index` without the cache. `Write` creates it (and its
+    /// directories) and sets its length to the torrent's, sparsely.
+    fn open_uncached(&self, index: usize, access: Access) -> Result<Option<File>, StorageError> {
+        let opened = self.in_parent(index, access == Access::Write, |dir, info| {
+            dir.open_file(&info.name, access)
+        })?;
+        let Some(Some(file)) = opened else {
+            return Ok(None);
+        };
+        if access == Access::Write {
+            let info = &self.files[index];
+            let path = || self.display_path(index);
+            let len = file
+                .metadata()
+                .map_err(|e| StorageError::io(path(), e))?
+                .len();
+            if len != info.length {
+                if len > info.length {
+                    warn!(path = %path().display(), len, expected = info.length,
+                        "file longer than the torrent says: truncating");
+                } else {
+                    debug!(path = %path().display(), len = info.length, "preallocating (sparse)");
+                }
+                file.set_len(info.length)
+                    .map_err(|e| StorageError::io(path(), e))?;
+            }
+        }
+        Ok(Some(file))
+    }
+
+    /// A handle on file `index`, from the cache or freshly opened. `Read`
+    /// fails with [`StorageError::Missing`] if the file does not exist.
+    pub(crate) fn get(&self, index: usize, access: Access) -> Result<Arc<File>, StorageError> {
+        {
+            let mut c = lock(&self.cache);
+            c.tick += 1;
+            let tick = c.tick;
+            if let Some(e) = c.entries.get_mut(&index) {
+                if access == Access::Read || e.writable {
+                    e.last_used = tick;
+                    return Ok(e.file.clone());
+                }
+            }
+        }
+        // Open outside the lock: it may take several system calls.
+        let file = match self.open_uncached(index, access)? {
+            Some(f) => Arc::new(f),
+            None => return Err(StorageError::Missing(self.display_path(index))),
+        };
+        let mut c = lock(&self.cache);
+        if !c.entries.contains_key(&index) && c.entries.len() >= c.capacity {
+            if let Some(victim) = c
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| *k)
+            {
+                c.entries.remove(&victim);
+            }
+        }
+        let tick = c.tick;
+        c.entries.insert(
+            index,
+            Cached {
+                file: file.clone(),
+                writable: access == Access::Write,
+                last_used: tick,
+            },
+        );
+        Ok(file)
+    }
+
+    /// Remember that file `index` has unsynced writes.
+    pub(crate) fn mark_dirty(&self, index: usize) {
+        if let Some(d) = self.dirty.get(index) {
+            d.store(true, Ordering::Release);
+        }
+    }
+
+    /// `fdatasync` every file written since the last call. Returns how many
+    /// files were synced.
+    pub(crate) fn sync_dirty(&self) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for (i, d) in self.dirty.iter().enumerate() {
+            if !d.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let r = self.get(i, Access::Read).and_then(|f| {
+                f.sync_data()
+                    .map_err(|e| StorageError::io(self.display_path(i), e))
+            });
+            if let Err(e) = r {
+                d.store(true, Ordering::Release);
+                return Err(e);
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Size and modification time of file `index`, or `None` if it is
+    /// absent or not something we would open (symlink, FIFO, ...).
+    pub(crate) fn state(&self, index: usize) -> Option<FileState> {
+        let r = self.in_parent(index, false, |dir, info| {
+            dir.open_file(&info.name, Access::Read)
+        });
+        let file = match r {
+            Ok(Some(Some(f))) => f,
+            Ok(_) => return None,
+            Err(e) => {
+                debug!(error = %e, "file not usable");
+                return None;
+            }
+        };
+        let meta = file.metadata().ok()?;
+        Some(FileState {
+            size: meta.len(),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+        })
+    }
+
+    /// Create every zero-length file that does not exist yet (they hold no
+    /// piece, so nothing else would create them).
+    pub(crate) fn create_empty_files(&self) -> Result<(), StorageError> {
+        for (i, f) in self.files.iter().enumerate() {
+            if f.length != 0 {
+                continue;
+            }
+            match self.state(i) {
+                Some(s) if s.size == 0 => continue,
+                _ => {
+                    self.open_uncached(i, Access::Write)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of handles currently held by the cache.
+    pub(crate) fn open_count(&self) -> usize {
+        lock(&self.cache).entries.len()
+    }
+
+    /// Number of files.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_rechecked() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", &"x".repeat(256)] {
+            assert!(check_component(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "...", ".hidden", "é"] {
+            assert!(check_component(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_symlinked_dirs_and_files() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = Dir::open_root(t.path()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("link")).unwrap();
+        assert!(matches!(
+            root.child_dir("link", true),
+            Err(StorageError::Symlink(_))
+        ));
+        std::fs::write(outside.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), t.path().join("f")).unwrap();
+        assert!(matches!(
+            root.open_file("f", Access::Write),
+            Err(StorageError::Symlink(_))
+        ));
+        assert!(matches!(
+            root.open_file("f", Access::Read),
+            Err(StorageError::Symlink(_))
+        ));
+        // Dangling link: must not create the target.
+        std::os::unix::fs::symlink(outside.path().join("new"), t.path().join("g")).unwrap();
+        assert!(root.open_file("g", Access::Write).is_err());
+        assert!(!outside.path().join("new").exists());
+        assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn refuses_fifo_without_hanging() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Dir::open_root(t.path()).unwrap();
+        let p = t.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&p).status();
+        if !matches!(status, Ok(s) if s.success()) {
+            return; // no mkfifo here: nothing to test
+        }
+        assert!(matches!(
+            root.open_file("fifo", Access::Read),
+            Err(StorageError::NotAFile(_))
+        ));
+        assert!(matches!(
+            root.open_file("fifo", Access::Write),
+            Err(StorageError::NotAFile(_))
+        ));
+    }
+
+    #[test]
+    fn fd_cache_is_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        let files: Vec<(Vec<String>, u64)> = (0..50)
+            .map(|i| (vec![format!("d{}", i % 5), format!("f{i}")], 10))
+            .collect();
+        let layout = Layout::new(16 << 10, files, true).unwrap();
+        let set = FileSet::new(Dir::open_root(t.path()).unwrap(), Some("t"), &layout, 8).unwrap();
+        for i in 0..50 {
+            let f = set.get(i, Access::Write).unwrap();
+            assert_eq!(f.metadata().unwrap().len(), 10);
+            assert!(set.open_count() <= 8);
+        }
+        assert!(t.path().join("t/d3/f48").is_file());
+        // Reads reuse writable handles; a missing file is Missing.
+        set.get(49, Access::Read).unwrap();
+        let layout2 = Layout::new(16 << 10, vec![(vec!["nope".into()], 5)], true).unwrap();
+        let set2 = FileSet::new(Dir::open_root(t.path()).unwrap(), Some("t"), &layout2, 8).unwrap();
+        assert!(matches!(
+            set2.get(0, Access::Read),
+            Err(StorageError::Missing(_))
+        ));
+        assert!(set2.state(0).is_none());
+    }
+}

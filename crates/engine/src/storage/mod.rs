@@ -1,0 +1,696 @@
+//! Storage of one torrent's data under a download directory.
+//!
+//! [`Storage`] maps pieces and blocks onto the torrent's files (blocks may
+//! span any number of files), keeps received blocks in a bounded write
+//! cache until their piece is complete, verifies each piece against its
+//! SHA-1 before it touches the disk, serves verified blocks for uploading,
+//! and reads and writes the [resume data](crate::resume).
+//!
+//! * **Layout**: a multi-file torrent lives in `DIR/<name>/...`, a single
+//!   file at `DIR/<name>` (as [`shoal_metainfo::content_base`]).
+//! * **Safety**: nothing is created or opened outside `DIR`, and no symlink
+//!   below `DIR` is ever followed; see [`files`] for how.
+//! * **Files** are opened lazily through a bounded cache of handles
+//!   ([`StorageConfig::max_open_files`]), so a torrent of 100,000 files
+//!   does not exhaust descriptors. A file is created with its final length
+//!   (sparse) when first written; zero-length files are created by
+//!   [`Storage::open`].
+//! * **Write cache**: blocks are copied into memory; a complete piece is
+//!   hashed from memory and written with vectored positional writes, or
+//!   dropped if its hash is wrong ([`WriteOutcome::Failed`]). When the
+//!   blocks held exceed [`StorageConfig::write_cache_bytes`], the least
+//!   recently written partial pieces are written out early and verified by
+//!   reading back once complete: memory stays flat however large the
+//!   torrent.
+//! * **Async**: every method of [`Storage`] is synchronous and may block on
+//!   disk or CPU. [`StorageHandle`] wraps it for a tokio engine: blocks are
+//!   stored inline (no thread hop), and hashing, writing, reading and
+//!   checking run on the blocking pool, at most
+//!   [`StorageConfig::blocking_threads`] at a time.
+//! * **Crash safety**: a piece is marked verified only after its data has
+//!   been written; [`Storage::save_resume`] snapshots the verified pieces,
+//!   `fsync`s every written file, and only then writes the resume file
+//!   atomically. After a `kill -9` the resume file never claims a piece
+//!   whose data is not on disk; pieces completed since the last save are
+//!   found again by the recheck of the files whose mtime changed.
+
+mod cache;
+mod error;
+pub(crate) mod files;
+mod handle;
+
+pub use cache::CacheStats;
+pub use error::StorageError;
+pub use handle::StorageHandle;
+
+use crate::bitfield::Bitfield;
+use crate::resume::{self, FileState, ResumeData};
+use bytes::Bytes;
+use cache::{Block, CompleteJob, Inserted, WriteCache};
+use files::{Access, Dir, FileSet};
+use rayon::prelude::*;
+use rustix::io::Errno;
+use sha1::{Digest, Sha1};
+use shoal_metainfo::{CreateProgress, Layout, Torrent};
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::{debug, info, warn};
+
+/// Tuning of a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Most file handles kept open at once (least recently used are closed).
+    pub max_open_files: usize,
+    /// Most block bytes held in memory for pieces in progress; beyond it,
+    /// partial pieces are written to disk early.
+    pub write_cache_bytes: usize,
+    /// Longest block [`Storage::read_block`] serves (a peer asking for more
+    /// is misbehaving).
+    pub max_read_len: u32,
+    /// Most blocking jobs (hashing, writing, reading) a [`StorageHandle`]
+    /// runs at once.
+    pub blocking_threads: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            max_open_files: 256,
+            write_cache_bytes: 32 << 20,
+            max_read_len: 128 << 10,
+            blocking_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        }
+    }
+}
+
+/// What happened to a block passed to [`Storage::write_block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Stored; its piece is not complete yet.
+    Stored,
+    /// Nothing new: the bytes were already present, the piece is being
+    /// completed by another block, or it is already verified (endgame
+    /// duplicates end up here).
+    Duplicate,
+    /// The block completed its piece, which matched its hash and is now
+    /// written to disk: announce it with `have`.
+    Verified,
+    /// The block completed its piece, which did not match its hash. Its
+    /// data was discarded and the piece may be written again: re-download
+    /// it and suspect the peers that sent it.
+    Failed,
+}
+
+/// What the resume file said during [`Storage::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeStatus {
+    /// There was none: every piece was checked.
+    NotFound,
+    /// It was unreadable, corrupt or for another torrent (the reason):
+    /// ignored, every piece was checked.
+    Invalid(String),
+    /// It matched every file: its bitfield was trusted, nothing hashed.
+    Matched,
+    /// This many files changed size or mtime: their pieces were checked,
+    /// the rest of the bitfield trusted.
+    FilesChanged(usize),
+}
+
+/// Result of [`Storage::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// How the resume file was used.
+    pub resume: ResumeStatus,
+    /// Pieces verified on disk after the check.
+    pub verified_pieces: usize,
+    /// Pieces that had to be checked against the disk.
+    pub rechecked_pieces: usize,
+    /// Bytes read and hashed for the check.
+    pub hashed_bytes: u64,
+}
+
+/// The data of one torrent under a download directory. See the module
+/// documentation. All methods take `&self` and are safe to call from many
+/// threads at once.
+#[derive(Debug)]
+pub struct Storage {
+    torrent: Arc<Torrent>,
+    dir: PathBuf,
+    files: FileSet,
+    cache: WriteCache,
+    config: StorageConfig,
+    hashed_bytes: AtomicU64,
+    resume_lock: Mutex<()>,
+}
+
+/// Most slices in one `pwritev` (the usual `IOV_MAX`).
+const MAX_IOV: usize = 1024;
+
+/// Write all of `bufs`, concatenated, at `offset`, with vectored
+/// positional writes.
+fn pwrite_all(file: &File, mut bufs: &[&[u8]], mut offset: u64) -> io::Result<()> {
+    let mut skip = 0usize; // bytes of bufs[0] already written
+    loop {
+        while let Some(first) = bufs.first() {
+            if first.len() > skip {
+                break;
+            }
+            bufs = &bufs[1..];
+            skip = 0;
+        }
+        if bufs.is_empty() {
+            return Ok(());
+        }
+        let iov: Vec<IoSlice<'_>> = bufs
+            .iter()
+            .take(MAX_IOV)
+            .enumerate()
+            .map(|(i, b)| IoSlice::new(if i == 0 { &b[skip..] } else { b }))
+            .collect();
+        let mut n = match rustix::io::pwritev(file, &iov, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        offset += n as u64;
+        while n > 0 {
+            let avail = bufs[0].len() - skip;
+            if n >= avail {
+                n -= avail;
+                bufs = &bufs[1..];
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+/// Hands out consecutive byte ranges of a list of buffers.
+struct Cursor<'a, 'b> {
+    bufs: &'b [&'a [u8]],
+    idx: usize,
+    off: usize,
+}
+
+impl<'a> Cursor<'a, '_> {
+    /// The next `n` bytes (fewer if the buffers run out), as slices.
+    fn take(&mut self, mut n: usize) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        while n > 0 && self.idx < self.bufs.len() {
+            let b: &'a [u8] = self.bufs[self.idx];
+            let rest = &b[self.off..];
+            let k = rest.len().min(n);
+            if k > 0 {
+                out.push(&rest[..k]);
+            }
+            n -= k;
+            self.off += k;
+            if self.off == b.len() {
+                self.idx += 1;
+                self.off = 0;
+            }
+        }
+        out
+    }
+}
+
+impl Storage {
+    /// Prepare storage for `torrent` under download directory `dir`
+    /// (created if needed). Checks every path component, refuses an
+    /// existing content folder that is a symlink, and creates zero-length
+    /// files. Opens no other file and hashes nothing: call
+    /// [`Storage::check`] next.
+    pub fn open(
+        torrent: Arc<Torrent>,
+        dir: &Path,
+        config: StorageConfig,
+    ) -> Result<Storage, StorageError> {
+        let layout = &torrent.layout;
+        if torrent.piece_hashes.len() != layout.piece_count as usize
+            || layout.piece_length > u64::from(u32::MAX)
+        {
+            return Err(StorageError::UnsafePath {
+                component: format!(
+                    "(inconsistent torrent: {} hashes for {} pieces of {} bytes)",
+                    torrent.piece_hashes.len(),
+                    layout.piece_count,
+                    layout.piece_length
+                ),
+            });
+        }
+        files::check_component(&torrent.name)?;
+        let root = Dir::open_root(dir)?;
+        let base = layout.multi_file.then_some(torrent.name.as_str());
+        let files = FileSet::new(root, base, layout, config.max_open_files)?;
+        files.create_empty_files()?;
+        debug!(info_hash = %torrent.info_hash, dir = %dir.display(), files = layout.files.len(),
+            pieces = layout.piece_count, "storage opened");
+        Ok(Storage {
+            cache: WriteCache::new(config.write_cache_bytes, layout.piece_count),
+            torrent,
+            dir: dir.to_path_buf(),
+            files,
+            config,
+            hashed_bytes: AtomicU64::new(0),
+            resume_lock: Mutex::new(()),
+        })
+    }
+
+    /// The torrent.
+    pub fn torrent(&self) -> &Arc<Torrent> {
+        &self.torrent
+    }
+
+    /// The download directory.
+    pub fn download_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    fn layout(&self) -> &Layout {
+        &self.torrent.layout
+    }
+
+    /// Check that `len` bytes at `begin` lie within `piece`; returns the
+    /// piece's size.
+    fn piece_bounds(&self, piece: u32, begin: u32, len: u64) -> Result<u32, StorageError> {
+        let count = self.layout().piece_count;
+        if piece >= count {
+            return Err(StorageError::PieceOutOfRange { piece, count });
+        }
+        let piece_size = self.layout().piece_size(piece);
+        if len == 0 || u64::from(begin) + len > piece_size {
+            return Err(StorageError::BlockOutOfBounds {
+                piece,
+                begin,
+                len,
+                piece_size,
+            });
+        }
+        // piece_length fits in u32 (checked in `open`).
+        Ok(piece_size as u32)
+    }
+
+    /// Store a received block. The piece must exist and the block lie
+    /// within it (else a peer error). When the block completes its piece,
+    /// the piece is hashed and, if it matches, written before this returns
+    /// [`WriteOutcome::Verified`]. Blocks of verified pieces are ignored.
+    pub fn write_block(
+        &self,
+        piece: u32,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<WriteOutcome, StorageError> {
+        let size = self.piece_bounds(piece, begin, data.len() as u64)?;
+        let inserted = self.cache.insert(piece, size, begin, data, true);
+        self.after_insert(inserted)
+    }
+
+    fn after_insert(&self, inserted: Inserted) -> Result<WriteOutcome, StorageError> {
+        match inserted {
+            Inserted::Stored => {
+                self.spill()?;
+                Ok(WriteOutcome::Stored)
+            }
+            Inserted::Duplicate | Inserted::Busy => Ok(WriteOutcome::Duplicate),
+            Inserted::Complete(job) => self.complete(job),
+        }
+    }
+
+    /// Write partial pieces out while the cache is over its cap.
+    fn spill(&self) -> Result<(), StorageError> {
+        if !self.cache.over_cap() {
+            return Ok(());
+        }
+        self.cache.spill(|piece, begin, bufs| {
+            self.write_at(self.layout().piece_offset(piece) + u64::from(begin), bufs)
+        })
+    }
+
+    /// Hash a complete piece (from memory, or from disk if partly spilled),
+    /// write it if it matches, and record the result.
+    fn complete(&self, job: CompleteJob) -> Result<WriteOutcome, StorageError> {
+        let piece = job.piece();
+        let offset = self.layout().piece_offset(piece);
+        let ok = if job.any_on_disk() {
+            // Write what is still in memory, then read the piece back.
+            let mut run: Vec<&[u8]> = Vec::new();
+            let mut run_start = 0u32;
+            for (begin, block) in &job.blocks {
+                match block {
+                    Block::Mem(b) => {
+                        if run.is_empty() {
+                            run_start = *begin;
+                        }
+                        run.push(&b[..]);
+                    }
+                    Block::Disk(_) if !run.is_empty() => {
+                        self.write_at(offset + u64::from(run_start), &run)?;
+                        run.clear();
+                    }
+                    Block::Disk(_) => {}
+                }
+            }
+            if !run.is_empty() {
+                self.write_at(offset + u64::from(run_start), &run)?;
+            }
+            self.hash_from_disk(piece)?
+        } else {
+            let mut h = Sha1::new();
+            let mut len = 0u64;
+            for (_, block) in &job.blocks {
+                if let Block::Mem(b) = block {
+                    h.update(b);
+                    len += b.len() as u64;
+                }
+            }
+            self.hashed_bytes.fetch_add(len, Ordering::Relaxed);
+            let digest: [u8; 20] = h.finalize().into();
+            let ok = self.torrent.piece_hashes.get(piece as usize) == Some(&digest);
+            if ok {
+                let bufs: Vec<&[u8]> = job
+                    .blocks
+                    .iter()
+                    .filter_map(|(_, b)| match b {
+                        Block::Mem(b) => Some(&b[..]),
+                        Block::Disk(_) => None,
+                    })
+                    .collect();
+                self.write_at(offset, &bufs)?;
+            }
+            ok
+        };
+        job.finish(ok);
+        if ok {
+            debug!(piece, "piece verified");
+            Ok(WriteOutcome::Verified)
+        } else {
+            debug!(piece, "piece failed its hash check");
+            Ok(WriteOutcome::Failed)
+        }
+    }
+
+    /// Write the concatenation of `bufs` at stream offset `offset`, across
+    /// file boundaries.
+    fn write_at(&self, offset: u64, bufs: &[&[u8]]) -> Result<(), StorageError> {
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        let mut cursor = Cursor {
+            bufs,
+            idx: 0,
+            off: 0,
+        };
+        for span in self.layout().spans(offset, total) {
+            let parts = cursor.take(span.len as usize);
+            let file = self.files.get(span.file_index, Access::Write)?;
+            pwrite_all(&file, &parts, span.file_offset)
+                .map_err(|e| StorageError::io(self.files.display_path(span.file_index), e))?;
+            self.files.mark_dirty(span.file_index);
+        }
+        Ok(())
+    }
+
+    /// Fill `buf` from stream offset `offset`, across file boundaries.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let mut filled = 0usize;
+        for span in self.layout().spans(offset, buf.len() as u64) {
+            let file = self.files.get(span.file_index, Access::Read)?;
+            let dst = &mut buf[filled..filled + span.len as usize];
+            file.read_exact_at(dst, span.file_offset).map_err(|e| {
+                let path = self.files.display_path(span.file_index);
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    StorageError::Missing(path)
+                } else {
+                    StorageError::io(path, e)
+                }
+            })?;
+            filled += span.len as usize;
+        }
+        if filled != buf.len() {
+            return Err(StorageError::Missing(self.dir.clone()));
+        }
+        Ok(())
+    }
+
+    /// Read a block of a verified piece, for uploading. Fails (a peer
+    /// error) if the piece is out of range or not verified, or the block
+    /// is empty, longer than [`StorageConfig::max_read_len`] or not within
+    /// the piece.
+    pub fn read_block(&self, piece: u32, begin: u32, len: u32) -> Result<Bytes, StorageError> {
+        if len > self.config.max_read_len {
+            return Err(StorageError::ReadTooLong {
+                len,
+                max: self.config.max_read_len,
+            });
+        }
+        self.piece_bounds(piece, begin, u64::from(len))?;
+        if !self.cache.is_verified(piece) {
+            return Err(StorageError::NotVerified(piece));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.read_at(
+            self.layout().piece_offset(piece) + u64::from(begin),
+            &mut buf,
+        )?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn matches(&self, piece: u32, data: &[u8]) -> bool {
+        self.hashed_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let digest: [u8; 20] = Sha1::digest(data).into();
+        self.torrent.piece_hashes.get(piece as usize) == Some(&digest)
+    }
+
+    fn hash_from_disk(&self, piece: u32) -> Result<bool, StorageError> {
+        let mut buf = vec![0u8; self.layout().piece_size(piece) as usize];
+        match self.read_at(self.layout().piece_offset(piece), &mut buf) {
+            Ok(()) => Ok(self.matches(piece, &buf)),
+            Err(StorageError::Missing(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read `piece` from disk and compare it with its hash (a missing or
+    /// short file makes it `false`). Does not change the verified set.
+    pub fn hash_piece(&self, piece: u32) -> Result<bool, StorageError> {
+        let count = self.layout().piece_count;
+        if piece >= count {
+            return Err(StorageError::PieceOutOfRange { piece, count });
+        }
+        self.hash_from_disk(piece)
+    }
+
+    /// Forget the blocks received so far for `piece` (e.g. after banning
+    /// the peer that sent them). No effect on a piece being completed.
+    pub fn discard_piece(&self, piece: u32) {
+        self.cache.discard(piece);
+    }
+
+    /// The pieces verified on disk.
+    pub fn verified(&self) -> Bitfield {
+        self.cache.verified()
+    }
+
+    /// Whether `piece` is verified on disk.
+    pub fn has_piece(&self, piece: u32) -> bool {
+        self.cache.is_verified(piece)
+    }
+
+    /// Counters of the write cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Bytes hashed so far (initial check, pieces completed, read-backs).
+    pub fn hashed_bytes(&self) -> u64 {
+        self.hashed_bytes.load(Ordering::Relaxed)
+    }
+
+    /// File handles currently open in the cache.
+    pub fn open_files(&self) -> usize {
+        self.files.open_count()
+    }
+
+    /// `fsync` every file written since the last flush.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let n = self.files.sync_dirty()?;
+        debug!(files = n, "flushed");
+        Ok(())
+    }
+
+    /// Flush, then write the resume file atomically. The bitfield saved is
+    /// taken *before* the flush, so every piece it marks is on disk.
+    pub fn save_resume(&self) -> Result<(), StorageError> {
+        let _one_at_a_time = files::lock(&self.resume_lock);
+        let verified = self.verified();
+        self.flush()?;
+        let data = ResumeData {
+            info_hash: self.torrent.info_hash,
+            verified,
+            files: (0..self.files.len()).map(|i| self.files.state(i)).collect(),
+        };
+        resume::save_in(self.files.root(), &data)
+    }
+
+    /// Initial check, to run once before writing: trust the resume file
+    /// where it matches the files on disk, and hash (in parallel, on the
+    /// rayon pool) every piece it cannot vouch for. Pieces of files that
+    /// are absent are not read. A corrupt resume file is ignored with a
+    /// warning. Progress is added to `progress.hashed`; setting
+    /// `progress.cancel` stops the check with an error.
+    pub fn check(&self, progress: &CreateProgress) -> Result<CheckReport, StorageError> {
+        let layout = self.layout();
+        let count = layout.piece_count as usize;
+        let current: Vec<Option<FileState>> =
+            (0..self.files.len()).map(|i| self.files.state(i)).collect();
+        let (mut verified, to_check, resume) =
+            match resume::load_in(self.files.root(), &self.torrent) {
+                Ok(Some(r)) => {
+                    let changed: Vec<usize> = (0..current.len())
+                        .filter(|&i| r.files[i] != current[i])
+                        .collect();
+                    let mut recheck = Bitfield::new(count);
+                    for &i in &changed {
+                        for p in layout.file_pieces(i) {
+                            let _ = recheck.set(p as usize, true);
+                        }
+                    }
+                    let mut trusted = r.verified;
+                    for p in recheck.iter_ones() {
+                        let _ = trusted.set(p, false);
+                    }
+                    let status = if changed.is_empty() {
+                        ResumeStatus::Matched
+                    } else {
+                        debug!(files = changed.len(), "files changed since the resume file");
+                        ResumeStatus::FilesChanged(changed.len())
+                    };
+                    let to_check: Vec<u32> = recheck.iter_ones().map(|p| p as u32).collect();
+                    (trusted, to_check, status)
+                }
+                Ok(None) => (
+                    Bitfield::new(count),
+                    (0..layout.piece_count).collect(),
+                    ResumeStatus::NotFound,
+                ),
+                Err(e) => {
+                    warn!(error = %e, "ignoring the resume file: rechecking everything");
+                    (
+                        Bitfield::new(count),
+                        (0..layout.piece_count).collect(),
+                        ResumeStatus::Invalid(e.to_string()),
+                    )
+                }
+            };
+        let absent: Vec<bool> = current
+            .iter()
+            .zip(&layout.files)
+            .map(|(s, f)| f.length > 0 && s.is_none())
+            .collect();
+        let before = self.hashed_bytes();
+        let valid = self.recheck(&to_check, &absent, progress)?;
+        for p in valid {
+            let _ = verified.set(p as usize, true);
+        }
+        let report = CheckReport {
+            resume,
+            verified_pieces: verified.count_ones(),
+            rechecked_pieces: to_check.len(),
+            hashed_bytes: self.hashed_bytes() - before,
+        };
+        self.cache.set_verified(verified);
+        info!(verified = report.verified_pieces, pieces = count,
+            rechecked = report.rechecked_pieces, hashed = report.hashed_bytes,
+            resume = ?report.resume, "storage checked");
+        Ok(report)
+    }
+
+    /// Hash `pieces` (sorted) from disk in parallel; returns those that
+    /// match. Pieces touching an `absent` file are skipped unread.
+    fn recheck(
+        &self,
+        pieces: &[u32],
+        absent: &[bool],
+        progress: &CreateProgress,
+    ) -> Result<Vec<u32>, StorageError> {
+        let layout = self.layout();
+        let candidates: Vec<u32> = pieces
+            .iter()
+            .copied()
+            .filter(|&p| layout.piece_spans(p).iter().all(|s| !absent[s.file_index]))
+            .collect();
+        // Batches of consecutive pieces, about 1 MiB each, read in one go.
+        let per_batch = ((1u64 << 20) / layout.piece_length).clamp(1, 64) as usize;
+        let mut batches: Vec<&[u32]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=candidates.len() {
+            if i == candidates.len()
+                || candidates[i] != candidates[i - 1] + 1
+                || i - start == per_batch
+            {
+                batches.push(&candidates[start..i]);
+                start = i;
+            }
+        }
+        let results: Vec<Result<Vec<u32>, StorageError>> = batches
+            .par_iter()
+            .map_init(Vec::new, |buf: &mut Vec<u8>, batch| {
+                if progress.cancel.load(Ordering::Relaxed) {
+                    return Err(StorageError::Cancelled);
+                }
+                let (first, last) = (batch[0], batch[batch.len() - 1]);
+                let start = layout.piece_offset(first);
+                let end = layout.piece_offset(last) + layout.piece_size(last);
+                buf.resize((end - start) as usize, 0);
+                let mut ok = Vec::new();
+                let whole = self.read_at(start, buf);
+                for &p in *batch {
+                    let size = layout.piece_size(p) as usize;
+                    let at = (layout.piece_offset(p) - start) as usize;
+                    let data = &mut buf[at..at + size];
+                    let readable = match &whole {
+                        Ok(()) => true,
+                        // Part of the batch is unreadable: try piece by piece.
+                        Err(_) => match self.read_at(layout.piece_offset(p), data) {
+                            Ok(()) => true,
+                            Err(StorageError::Missing(_)) => false,
+                            Err(e) => {
+                                warn!(piece = p, error = %e, "piece unreadable during check");
+                                false
+                            }
+                        },
+                    };
+                    if readable {
+                        progress.hashed.fetch_add(size as u64, Ordering::Relaxed);
+                        if self.matches(p, data) {
+                            ok.push(p);
+                        }
+                    }
+                }
+                Ok(ok)
+            })
+            .collect();
+        let mut valid = Vec::new();
+        for r in results {
+            valid.extend(r?);
+        }
+        Ok(valid)
+    }
+}
+
+#[cfg(test)]
+mod tests;
