@@ -24,6 +24,7 @@
 //!   exchange; [`ClientConfig::udp_base_timeout`] makes tests fast.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -141,6 +142,9 @@ pub enum TrackerError {
 struct Entry {
     url: String,
     tracker_id: Option<Vec<u8>>,
+    /// The UDP socket (kept: connection ids are tied to its source port)
+    /// and whether it is IPv6.
+    udp_sock: Option<(Arc<UdpSocket>, bool)>,
     udp_conn: Option<(u64, Instant)>,
 }
 
@@ -194,6 +198,7 @@ impl TrackerClient {
                     .map(|url| Entry {
                         url,
                         tracker_id: None,
+                        udp_sock: None,
                         udp_conn: None,
                     })
                     .collect();
@@ -317,7 +322,7 @@ impl TrackerClient {
             })
         } else if let Some(rest) = e.url.strip_prefix("udp://") {
             let hostport = rest.split('/').next().unwrap_or_default().to_string();
-            let (sock, v6) = udp_socket(&hostport).await?;
+            let (sock, v6) = entry_socket(e, &hostport).await?;
             let info_hash = self.info_hash;
             let resp = self
                 .udp_exchange(
@@ -409,7 +414,7 @@ impl TrackerClient {
         hostport: &str,
         p: &AnnounceParams,
     ) -> Result<AnnounceResponse, TrackerError> {
-        let (sock, v6) = udp_socket(hostport).await?;
+        let (sock, v6) = entry_socket(e, hostport).await?;
         let (info_hash, peer_id, key, port) = (self.info_hash, self.peer_id, self.key, self.port);
         let p = *p;
         let resp = self
@@ -473,6 +478,7 @@ impl TrackerClient {
         let mut n = 0u32;
         let mut buf = vec![0u8; 2048];
         let mut out = Vec::with_capacity(128);
+        let mut reconnected = false;
         loop {
             let conn = match e.udp_conn {
                 Some((c, at)) if at.elapsed() < UDP_CONN_TTL => c,
@@ -485,6 +491,7 @@ impl TrackerClient {
                         .await?
                     {
                         up::Response::Connect { connection_id, .. } => {
+                            reconnected = true;
                             e.udp_conn = Some((connection_id, Instant::now()));
                             connection_id
                         }
@@ -500,24 +507,17 @@ impl TrackerClient {
             let tid: u32 = rand::random();
             out.clear();
             build(conn, tid, &mut out);
-            let sent_at = Instant::now();
             match self.udp_round(sock, &out, tid, &mut n, &mut buf, v6).await {
                 Ok(up::Response::Error { message, .. }) => {
-                    // An id that expired on the tracker's side: reconnect
-                    // once, if it was not fresh.
-                    if message.contains("connection id")
-                        && sent_at.duration_since(e.udp_conn.map_or(sent_at, |c| c.1))
-                            > Duration::from_secs(1)
-                    {
-                        e.udp_conn = None;
+                    e.udp_conn = None;
+                    // A cached id the tracker no longer takes (it restarted,
+                    // or its window moved on): reconnect once.
+                    if message.contains("connection id") && !reconnected {
                         continue;
                     }
-                    e.udp_conn = None;
                     return Err(TrackerError::Failure(message));
                 }
-                Ok(r) => return Ok(r),
-                Err(TrackerError::Timeout) => return Err(TrackerError::Timeout),
-                Err(err) => return Err(err),
+                other => return other,
             }
         }
     }
@@ -568,6 +568,21 @@ fn response_error(e: hp::ResponseError) -> TrackerError {
         hp::ResponseError::Failure(f) => TrackerError::Failure(f),
         other => TrackerError::Protocol(other.to_string()),
     }
+}
+
+/// The entry's UDP socket, made on first use.
+async fn entry_socket(
+    e: &mut Entry,
+    hostport: &str,
+) -> Result<(Arc<UdpSocket>, bool), TrackerError> {
+    if let Some((s, v6)) = &e.udp_sock {
+        return Ok((s.clone(), *v6));
+    }
+    let (s, v6) = udp_socket(hostport).await?;
+    let s = Arc::new(s);
+    e.udp_sock = Some((s.clone(), v6));
+    e.udp_conn = None;
+    Ok((s, v6))
 }
 
 /// A UDP socket connected to `hostport`; returns whether it is IPv6.

@@ -237,7 +237,10 @@ impl Server {
             let _ = tx.send(true);
         }
         if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(1));
+            // Dropping a runtime inside another runtime's context panics, so
+            // shut it down from a plain thread.
+            let h = std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(1)));
+            let _ = h.join();
         }
         for h in self.threads.drain(..) {
             let _ = h.join();
