@@ -181,7 +181,11 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
                 .iter()
                 .map(|(p, _)| format!("{} {:5.1}%", p.name, p.percent()))
                 .collect();
-            println!("{:5.1} s  {}", started.elapsed().as_secs_f64(), cols.join("  "));
+            println!(
+                "{:5.1} s  {}",
+                started.elapsed().as_secs_f64(),
+                cols.join("  ")
+            );
         }
         if running == 0 {
             return Ok(());
@@ -199,7 +203,9 @@ fn split_sources(report: &serde_json::Value, seeder: SocketAddr) -> (u64, u64) {
     let mut split = (0, 0);
     for from in report["downloaded_from"].as_array().into_iter().flatten() {
         let bytes = from["bytes"].as_u64().unwrap_or(0);
-        let peer = from["peer"].as_str().and_then(|p| p.parse::<SocketAddr>().ok());
+        let peer = from["peer"]
+            .as_str()
+            .and_then(|p| p.parse::<SocketAddr>().ok());
         if peer == Some(seeder) {
             split.0 += bytes;
         } else {
@@ -297,14 +303,21 @@ impl Peer {
     fn log_tail(&self) -> String {
         // Give the reader threads a moment to drain the pipes.
         std::thread::sleep(Duration::from_millis(100));
-        self.out.lock().map(|o| o.tail.join("\n")).unwrap_or_default()
+        self.out
+            .lock()
+            .map(|o| o.tail.join("\n"))
+            .unwrap_or_default()
     }
 
     /// The `--json` summary of a finished download.
     fn report(&self) -> anyhow::Result<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let text = self.out.lock().map(|o| o.stdout.clone()).unwrap_or_default();
+            let text = self
+                .out
+                .lock()
+                .map(|o| o.stdout.clone())
+                .unwrap_or_default();
             let last = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
             if let Some(v) = last.and_then(|l| serde_json::from_str(l).ok()) {
                 return Ok(v);
@@ -353,7 +366,10 @@ fn last_percent(line: &str) -> Option<f64> {
     let start = head
         .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map_or(0, |i| i + 1);
-    head[start..].parse().ok().filter(|p| (0.0..=100.0).contains(p))
+    head[start..]
+        .parse()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
 }
 
 /// A temporary directory removed on drop.
@@ -396,7 +412,8 @@ fn make_sample(dir: &Path) -> anyhow::Result<u64> {
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p)?;
         }
-        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         total += bytes.len() as u64;
     }
     Ok(total)
@@ -420,7 +437,9 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 fn make_torrent(content: &Path, tracker: Option<&str>, out: &Path) -> anyhow::Result<u32> {
     let opts = CreateOptions {
         piece_length: Some(64 << 10),
-        trackers: tracker.map(|t| vec![vec![t.to_string()]]).unwrap_or_default(),
+        trackers: tracker
+            .map(|t| vec![vec![t.to_string()]])
+            .unwrap_or_default(),
         created_by: Some(format!("Shoal {} demo", env!("CARGO_PKG_VERSION"))),
         ..CreateOptions::default()
     };
