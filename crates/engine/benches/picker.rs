@@ -4,6 +4,8 @@
 //! * `pick_blocks/16`: one `pick_blocks(peer, 16)` call in steady state, where
 //!   every peer keeps 64 blocks (4 pieces) in flight, so ~200 pieces are in
 //!   progress. Delivering and verifying blocks is not timed.
+//! * `pick_blocks/16 common-pieces-only peer`: the worst case of the
+//!   rarest-first scan, a peer lacking every rarer-than-median piece.
 //! * `peer_have`: one `have` from a peer (availability update).
 //! * `peer_bitfield+gone`: a peer with a random half-full bitfield joins
 //!   and leaves (O(pieces) by nature).
@@ -125,16 +127,52 @@ fn bench_have(c: &mut Criterion) {
     for &k in &fresh {
         p.peer_have_none(k);
     }
+    let mut news = 0u64;
     c.bench_function("peer_have (100k pieces, 50 peers)", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
+                // Keep the fresh peers below ~30% so most `have`s are news
+                // (reset untimed).
+                if news > u64::from(PIECES) * 3 {
+                    for &k in &fresh {
+                        p.peer_have_none(k);
+                    }
+                    news = 0;
+                }
                 let peer = fresh[rng.gen_range(0..fresh.len())];
                 let index = rng.gen_range(0..PIECES);
                 let t = Instant::now();
-                let news = p.peer_have(peer, index);
+                let r = p.peer_have(peer, index);
                 total += t.elapsed();
-                black_box(news.ok());
+                news += u64::from(black_box(r) == Ok(true));
+            }
+            total
+        })
+    });
+}
+
+/// A peer that only has the most common half of the pieces: the scan from
+/// the rarest end must skip every rarer piece (the picker's worst case).
+fn bench_pick_common_only(c: &mut Criterion) {
+    let mut p = swarm(6);
+    let mut bf = Bitfield::new(PIECES as usize);
+    for i in 0..PIECES {
+        if p.availability(i) > PEERS as u32 / 2 {
+            let _ = bf.set(i as usize, true);
+        }
+    }
+    let peer = PeerKey(777);
+    p.peer_bitfield(peer, bf).expect("bitfield");
+    c.bench_function("pick_blocks/16 common-pieces-only peer (worst case)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let got = p.pick_blocks(peer, PICK);
+                total += t.elapsed();
+                black_box(got);
+                p.release_peer_requests(peer);
             }
             total
         })
@@ -156,6 +194,6 @@ fn bench_bitfield(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
-    targets = bench_pick, bench_have, bench_bitfield
+    targets = bench_pick, bench_pick_common_only, bench_have, bench_bitfield
 }
 criterion_main!(benches);

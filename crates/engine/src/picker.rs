@@ -782,16 +782,17 @@ impl PiecePicker {
         let Some(e) = self.peers.get_mut(&peer) else {
             return 0;
         };
-        if e.interesting == 0 {
-            return 0;
-        }
         // Borrow the bitfield out of the map for the duration of the pick.
         let bf = std::mem::replace(&mut e.bitfield, Bitfield::new(0));
         let is_seed = e.seed;
+        // A peer without any wanted piece cannot have a startable one: skip
+        // the scan (pieces in progress may still need it if their priority
+        // was set to 0 meanwhile).
+        let interesting = e.interesting > 0;
         let start = out.len();
 
         self.pick_partial(peer, &bf, max, out);
-        if out.len() - start < max {
+        if out.len() - start < max && interesting {
             self.pick_new(peer, &bf, is_seed, start + max, out);
         }
         if out.len() - start < max && self.in_endgame() {
@@ -1492,6 +1493,18 @@ mod tests {
         p.on_piece_verified(1).unwrap();
         assert!(p.is_finished());
         assert!(!p.is_seed());
+        p.check_invariants();
+    }
+
+    #[test]
+    fn piece_skipped_while_in_progress_is_still_finished() {
+        let mut p = picker(2, 32 * KIB, 0);
+        p.peer_bitfield(PeerKey(1), bf(2, [0])).unwrap();
+        assert_eq!(p.pick_blocks(PeerKey(1), 1).len(), 1);
+        p.set_piece_priority(0, 0).unwrap();
+        assert!(!p.is_interesting(PeerKey(1)));
+        let r = p.pick_blocks(PeerKey(1), 5);
+        assert_eq!(r, vec![p.block_request(0, 1).unwrap()]);
         p.check_invariants();
     }
 
