@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(name)
 }
 
 /// A running `shoal tracker` on loopback ports chosen by the OS.
@@ -50,24 +52,41 @@ pub fn start_shoal_tracker(dir: &Path, extra: &[&str]) -> ShoalTracker {
         }
         addrs.0.is_some() && addrs.1.is_some()
     });
-    assert!(ok, "shoal tracker did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-    ShoalTracker { proc, http: addrs.0.unwrap(), udp: addrs.1.unwrap() }
+    assert!(
+        ok,
+        "shoal tracker did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    ShoalTracker {
+        proc,
+        http: addrs.0.unwrap(),
+        udp: addrs.1.unwrap(),
+    }
 }
 
 /// GET a path from an HTTP server and return the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 fn json_field(stats: &str, key: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(stats).unwrap_or_default();
-    v.get(key).and_then(|x| x.as_u64()).or_else(|| v["requests"].get(key).and_then(|x| x.as_u64())).unwrap_or(0)
+    v.get(key)
+        .and_then(|x| x.as_u64())
+        .or_else(|| v["requests"].get(key).and_then(|x| x.as_u64()))
+        .unwrap_or(0)
 }
 
 fn transmission_to_libtorrent(udp: bool) {
@@ -77,7 +96,11 @@ fn transmission_to_libtorrent(udp: bool) {
     require_libtorrent();
     let dir = tempdir();
     let t = start_shoal_tracker(dir.path(), &["--announce-interval", "10"]);
-    let announce = if udp { format!("udp://{}", t.udp) } else { format!("http://{}/announce", t.http) };
+    let announce = if udp {
+        format!("udp://{}", t.udp)
+    } else {
+        format!("http://{}/announce", t.http)
+    };
 
     // 6 MiB of data, a torrent for it announcing only to our tracker.
     let seed_dir = dir.path().join("seed");
@@ -85,10 +108,18 @@ fn transmission_to_libtorrent(udp: bool) {
     write_file(&data, 6 << 20, 0x5eed);
     let torrent = dir.path().join("payload.torrent");
     let out = run_with_timeout(
-        Command::new("transmission-create").arg("-o").arg(&torrent).args(["-s", "64", "-t", &announce]).arg(&data),
+        Command::new("transmission-create")
+            .arg("-o")
+            .arg(&torrent)
+            .args(["-s", "64", "-t", &announce])
+            .arg(&data),
         Duration::from_secs(30),
     );
-    assert!(out.status.success(), "transmission-create: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "transmission-create: {}",
+        stderr(&out)
+    );
 
     // Transmission seeds it.
     let (rpc, peer) = (free_port(), free_port());
@@ -96,23 +127,53 @@ fn transmission_to_libtorrent(udp: bool) {
     std::fs::create_dir_all(&cfg).unwrap();
     let _tr = Proc::spawn(
         Command::new("transmission-daemon")
-            .args(["-f", "-T", "-O", "-Y", "--no-utp", "-M", "-i", "127.0.0.1", "-r", "127.0.0.1"])
-            .arg("-g").arg(&cfg)
-            .arg("-w").arg(&seed_dir)
+            .args([
+                "-f",
+                "-T",
+                "-O",
+                "-Y",
+                "--no-utp",
+                "-M",
+                "-i",
+                "127.0.0.1",
+                "-r",
+                "127.0.0.1",
+            ])
+            .arg("-g")
+            .arg(&cfg)
+            .arg("-w")
+            .arg(&seed_dir)
             .args(["-p", &rpc.to_string(), "-P", &peer.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_for_tcp(rpc, Duration::from_secs(15)), "transmission-daemon did not start");
+    assert!(
+        wait_for_tcp(rpc, Duration::from_secs(15)),
+        "transmission-daemon did not start"
+    );
     let out = run_with_timeout(
-        Command::new("transmission-remote").arg(format!("127.0.0.1:{rpc}")).arg("-a").arg(&torrent),
+        Command::new("transmission-remote")
+            .arg(format!("127.0.0.1:{rpc}"))
+            .arg("-a")
+            .arg(&torrent),
         Duration::from_secs(15),
     );
-    assert!(out.status.success(), "transmission-remote -a: {} {}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "transmission-remote -a: {} {}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // Wait until the tracker knows Transmission as a seeder.
-    let seen = wait_until(Duration::from_secs(25), || json_field(&http_get(t.http, "/stats"), "seeders") >= 1);
-    assert!(seen, "Transmission never announced as a seeder: {}", http_get(t.http, "/stats"));
+    let seen = wait_until(Duration::from_secs(25), || {
+        json_field(&http_get(t.http, "/stats"), "seeders") >= 1
+    });
+    assert!(
+        seen,
+        "Transmission never announced as a seeder: {}",
+        http_get(t.http, "/stats")
+    );
 
     // libtorrent downloads it, finding Transmission only through the tracker.
     let get_dir = dir.path().join("get");
@@ -121,18 +182,32 @@ fn transmission_to_libtorrent(udp: bool) {
     let out = run_with_timeout(
         Command::new(SYSTEM_PYTHON)
             .arg(script("lt_peer.py"))
-            .arg("--torrent").arg(&torrent)
-            .arg("--save").arg(&get_dir)
+            .arg("--torrent")
+            .arg(&torrent)
+            .arg("--save")
+            .arg(&get_dir)
             .args(["--port", &lt_port.to_string(), "--timeout", "40"]),
         Duration::from_secs(50),
     );
     let log = stdout(&out);
-    assert!(out.status.success(), "libtorrent did not finish:\n{}\n{}", log.lines().rev().take(25).collect::<Vec<_>>().join("\n"), stderr(&out));
-    assert_eq!(sha256_file(&get_dir.join("payload.bin")), sha256_file(&data), "downloaded data differs");
+    assert!(
+        out.status.success(),
+        "libtorrent did not finish:\n{}\n{}",
+        log.lines().rev().take(25).collect::<Vec<_>>().join("\n"),
+        stderr(&out)
+    );
+    assert_eq!(
+        sha256_file(&get_dir.join("payload.bin")),
+        sha256_file(&data),
+        "downloaded data differs"
+    );
 
     let stats = http_get(t.http, "/stats");
     let kind = if udp { "udp_announce" } else { "http_announce" };
-    assert!(json_field(&stats, kind) >= 2, "expected {kind} from both clients: {stats}");
+    assert!(
+        json_field(&stats, kind) >= 2,
+        "expected {kind} from both clients: {stats}"
+    );
     if udp {
         assert_eq!(json_field(&stats, "http_announce"), 0, "{stats}");
         assert!(json_field(&stats, "udp_connect") >= 2, "{stats}");
@@ -154,18 +229,30 @@ fn tracker_sigterm_and_address_in_use() {
     let dir = tempdir();
     let mut t = start_shoal_tracker(dir.path(), &[]);
     // A second tracker on the same port fails with a clear message.
-    let out = run_with_timeout(shoal().args(["tracker", "--http", &t.http.to_string()]), Duration::from_secs(10));
+    let out = run_with_timeout(
+        shoal().args(["tracker", "--http", &t.http.to_string()]),
+        Duration::from_secs(10),
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("cannot bind http") && err.contains("address in use"), "{err}");
+    assert!(
+        err.contains("cannot bind http") && err.contains("address in use"),
+        "{err}"
+    );
     // SIGTERM: a clean exit, promptly.
     t.proc.signal(15);
-    let st = t.proc.wait_timeout(Duration::from_secs(5)).expect("tracker did not exit on SIGTERM");
+    let st = t
+        .proc
+        .wait_timeout(Duration::from_secs(5))
+        .expect("tracker did not exit on SIGTERM");
     assert!(st.success(), "{st:?}");
     let log = std::fs::read_to_string(dir.path().join("tracker.log")).unwrap();
     assert!(log.contains("shutting down"), "{log}");
     // SIGINT too.
     let mut t = start_shoal_tracker(dir.path(), &[]);
     t.proc.signal(2);
-    assert!(t.proc.wait_timeout(Duration::from_secs(5)).is_some_and(|s| s.success()));
+    assert!(t
+        .proc
+        .wait_timeout(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
 }
