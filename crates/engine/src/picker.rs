@@ -272,6 +272,17 @@ struct PeerEntry {
     requests: u32,
 }
 
+impl PeerEntry {
+    fn empty(pieces: usize) -> Self {
+        PeerEntry {
+            bitfield: Bitfield::new(pieces),
+            seed: false,
+            interesting: 0,
+            requests: 0,
+        }
+    }
+}
+
 /// The piece picker of one torrent; see the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct PiecePicker {
@@ -606,12 +617,9 @@ impl PiecePicker {
     /// unknown peers implicitly.
     pub fn add_peer(&mut self, peer: PeerKey) {
         let len = self.piece_count as usize;
-        self.peers.entry(peer).or_insert_with(|| PeerEntry {
-            bitfield: Bitfield::new(len),
-            seed: false,
-            interesting: 0,
-            requests: 0,
-        });
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| PeerEntry::empty(len));
     }
 
     /// Number of registered peers.
@@ -702,11 +710,12 @@ impl PiecePicker {
     /// this was news (repeated announcements are ignored).
     pub fn peer_have(&mut self, peer: PeerKey, index: u32) -> Result<bool, PickerError> {
         self.check_index(index)?;
-        self.add_peer(peer);
         let wanted = self.wanted.get(index as usize);
-        let Some(e) = self.peers.get_mut(&peer) else {
-            return Ok(false);
-        };
+        let len = self.piece_count as usize;
+        let e = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| PeerEntry::empty(len));
         if e.bitfield.set(index as usize, true)? {
             return Ok(false);
         }
