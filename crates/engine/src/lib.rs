@@ -12,14 +12,33 @@
 //!   anti-snubbing).
 //! * [`rate`] — sliding-window transfer rate estimation.
 //! * [`token_bucket`] — rate limiting.
+//! * [`peer`] — the protocol state of one connection ([`peer::PeerState`])
+//!   and the tokio tasks that drive it.
+//!
+//! On top of them, [`Session`] is the tokio engine: it listens for peers,
+//! and for each torrent ([`TorrentHandle`]) dials tracker and user peers,
+//! downloads with the picker, uploads under the choker, verifies through
+//! [`storage`] and announces to trackers.
 
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod announce;
 pub mod bitfield;
 pub mod choker;
+mod error;
+pub mod limiter;
+pub mod peer;
 pub mod picker;
 pub mod rate;
 pub mod resume;
+mod session;
 pub mod storage;
 pub mod token_bucket;
+pub mod torrent;
+
+pub use error::EngineError;
+pub use session::{AddTorrentOptions, Session, SessionConfig};
+pub use torrent::{Contribution, TorrentHandle, TorrentStats};
 
 /// Opaque identifier of a connected peer, chosen by the caller.
 ///

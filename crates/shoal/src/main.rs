@@ -6,6 +6,7 @@
 mod cmd;
 mod progress;
 mod size;
+mod swarm_progress;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,10 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Run a tracker server (HTTP and/or UDP).
     Tracker(cmd::tracker::Args),
+    /// Download a torrent's content from the swarm.
+    Download(cmd::download::Args),
+    /// Seed complete data to the swarm.
+    Seed(cmd::seed::Args),
     /// Run a local demonstration swarm.
     Demo(cmd::demo::Args),
 }
@@ -44,6 +49,8 @@ fn main() {
         Command::Info(a) => cmd::info::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Tracker(a) => cmd::tracker::run(a),
+        Command::Download(a) => cmd::download::run(a),
+        Command::Seed(a) => cmd::seed::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     if let Err(e) = result {

@@ -2,6 +2,8 @@
 
 pub mod create;
 pub mod demo;
+pub mod download;
 pub mod info;
+pub mod seed;
 pub mod tracker;
 pub mod verify;

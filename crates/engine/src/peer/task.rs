@@ -1,0 +1,458 @@
+//! The tokio edge of a peer connection: handshakes, the read loop feeding
+//! [`super::PeerState`] through the torrent's state, and the write loop
+//! sending queued messages and blocks with vectored writes.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use shoal_wire::{encode_piece_header, Handshake, HandshakePrefix, MessageDecoder, PeerId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tracing::{debug, trace};
+
+use super::{Effect, PeerState};
+use crate::picker::BlockRequest;
+use crate::session::SessionShared;
+use crate::storage::Storage;
+use crate::torrent::{PeerSignal, Refusal, TorrentShared};
+use crate::PeerKey;
+
+/// Socket read size.
+const READ_CHUNK: usize = 256 * 1024;
+/// Most block bytes read from storage and written in one batch.
+const UPLOAD_BATCH: u64 = 1 << 20;
+/// Longest contiguous read from storage (its `max_read_len`).
+const MAX_RUN: u32 = 128 * 1024;
+
+/// Our handshake for a torrent.
+fn our_handshake(info_hash: [u8; 20], peer_id: PeerId) -> Handshake {
+    Handshake::new(info_hash, peer_id)
+        .with_extension_protocol(true)
+        .with_fast(true)
+}
+
+/// Dial `addr` for torrent `t`, then run the connection.
+pub(crate) async fn connect(t: Arc<TorrentShared>, addr: SocketAddr) {
+    let cfg = &t.session.config;
+    let dial = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await;
+    let outcome = match dial {
+        Ok(Ok(stream)) => outgoing_handshake(&t, stream, addr).await,
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "connect failed");
+            Err(false)
+        }
+        Err(_) => {
+            debug!(%addr, "connect timed out");
+            Err(false)
+        }
+    };
+    t.half_open.fetch_sub(1, Ordering::Relaxed);
+    let (success, is_self) = match outcome {
+        Ok((stream, hs)) => {
+            run(t.clone(), stream, addr, hs, true).await;
+            (true, false)
+        }
+        Err(is_self) => (false, is_self),
+    };
+    t.lock()
+        .candidate_done(addr, success, is_self, Instant::now());
+}
+
+/// Send our handshake and read theirs. `Err(true)` if it was ourselves.
+async fn outgoing_handshake(
+    t: &TorrentShared,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+) -> Result<(TcpStream, Handshake), bool> {
+    let _ = stream.set_nodelay(true);
+    let ours = our_handshake(t.info_hash, t.peer_id());
+    let timeout = t.session.config.handshake_timeout;
+    let exchange = async {
+        stream.write_all(&ours.to_bytes()).await?;
+        let mut buf = [0u8; Handshake::LEN];
+        stream.read_exact(&mut buf).await?;
+        Ok::<_, io::Error>(buf)
+    };
+    let buf = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(buf)) => buf,
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "handshake failed");
+            return Err(false);
+        }
+        Err(_) => {
+            debug!(%addr, "handshake timed out");
+            return Err(false);
+        }
+    };
+    let theirs = match Handshake::parse(&buf) {
+        Ok(Some(h)) => h,
+        _ => {
+            debug!(%addr, "bad handshake");
+            return Err(false);
+        }
+    };
+    if theirs.info_hash != t.info_hash {
+        debug!(%addr, "handshake for another torrent");
+        return Err(false);
+    }
+    if theirs.peer_id == t.peer_id() {
+        debug!(%addr, "connected to ourselves");
+        return Err(true);
+    }
+    Ok((stream, theirs))
+}
+
+/// Handle an incoming connection: read the handshake prefix, find the
+/// torrent, answer, read the peer id, then run the connection.
+pub(crate) async fn accept(session: Arc<SessionShared>, mut stream: TcpStream, addr: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let timeout = session.config.handshake_timeout;
+    let prefix = async {
+        let mut buf = [0u8; HandshakePrefix::LEN];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = stream.read(&mut buf[got..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            got += n;
+            // Reject a wrong protocol string as soon as it shows.
+            if HandshakePrefix::parse(&buf[..got]).is_err() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "not BitTorrent"));
+            }
+        }
+        Ok::<_, io::Error>(buf)
+    };
+    let prefix = match tokio::time::timeout(timeout, prefix).await {
+        Ok(Ok(b)) => b,
+        _ => {
+            debug!(%addr, "incoming handshake failed");
+            return;
+        }
+    };
+    let Ok(Some(prefix)) = HandshakePrefix::parse(&prefix) else {
+        return;
+    };
+    let Some(t) = session.torrent(&prefix.info_hash) else {
+        debug!(%addr, "incoming connection for an unknown torrent");
+        return;
+    };
+    if t.is_stopping() {
+        return;
+    }
+    let ours = our_handshake(t.info_hash, t.peer_id());
+    let finish = async {
+        stream.write_all(&ours.to_bytes()).await?;
+        let mut id = [0u8; 20];
+        stream.read_exact(&mut id).await?;
+        Ok::<_, io::Error>(id)
+    };
+    let id = match tokio::time::timeout(timeout, finish).await {
+        Ok(Ok(id)) => PeerId(id),
+        _ => {
+            debug!(%addr, "incoming handshake failed");
+            return;
+        }
+    };
+    if id == t.peer_id() {
+        return;
+    }
+    run(t, stream, addr, prefix.with_peer_id(id), false).await;
+}
+
+/// Register a handshaken connection with its torrent and run it until it
+/// closes.
+async fn run(
+    t: Arc<TorrentShared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    theirs: Handshake,
+    outgoing: bool,
+) {
+    let ours = our_handshake(t.info_hash, t.peer_id());
+    let fast = theirs.supports_fast();
+    let extended = theirs.supports_extension_protocol();
+    let piece_count = t.torrent.layout.piece_count;
+    let signal = Arc::new(PeerSignal::default());
+    let now = Instant::now();
+    let peer_cfg = t.session.config.peer.clone();
+    let registered = {
+        let mut st = t.lock();
+        let have = st.picker.have().clone();
+        let r = st.register(
+            addr,
+            theirs.peer_id,
+            outgoing,
+            t.peer_id(),
+            t.session.config.max_peers,
+            |key| {
+                let mut s = PeerState::new(key, piece_count, fast, extended, peer_cfg, now);
+                s.start(&have, Some(&t.ext), now);
+                s
+            },
+            signal.clone(),
+        );
+        r
+    };
+    let key = match registered {
+        Ok(k) => k,
+        Err(Refusal::Banned) => {
+            debug!(%addr, "refused a banned peer");
+            return;
+        }
+        Err(r) => {
+            debug!(%addr, reason = ?r, "connection refused");
+            return;
+        }
+    };
+    debug!(%addr, peer_id = %theirs.peer_id, ?key, outgoing, "peer connected");
+    let decoder =
+        MessageDecoder::new(Some(piece_count)).with_negotiated(&ours.reserved, &theirs.reserved);
+    let (reader, writer) = stream.into_split();
+    let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
+    let reason = read_loop(&t, key, &signal, reader, decoder).await;
+    debug!(%addr, ?key, %reason, "peer disconnected");
+    t.lock().remove_peer(key, &reason);
+    signal.close();
+    let _ = writer_task.await;
+}
+
+/// Read, decode and apply messages until the connection ends; returns why.
+async fn read_loop(
+    t: &Arc<TorrentShared>,
+    key: PeerKey,
+    signal: &PeerSignal,
+    mut reader: OwnedReadHalf,
+    mut decoder: MessageDecoder,
+) -> String {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut msgs = Vec::with_capacity(64);
+    let mut effects = Vec::with_capacity(64);
+    let limiter = t.session.download_limit.clone();
+    loop {
+        if signal.is_closed() {
+            return "closed".into();
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let want = match &limiter {
+            Some(l) => {
+                let n = tokio::select! {
+                    n = l.available(READ_CHUNK as u64) => n,
+                    _ = signal.close.notified() => return "closed".into(),
+                };
+                n as usize
+            }
+            None => READ_CHUNK,
+        };
+        let read = {
+            let mut limited = (&mut buf).limit(want.max(1));
+            tokio::select! {
+                r = reader.read_buf(&mut limited) => r,
+                _ = signal.close.notified() => return "closed".into(),
+            }
+        };
+        let n = match read {
+            Ok(0) => return "connection closed by peer".into(),
+            Ok(n) => n,
+            Err(e) => return format!("read error: {e}"),
+        };
+        if let Some(l) = &limiter {
+            l.consume(n as u64);
+        }
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(m)) => msgs.push(m),
+                Ok(None) => break,
+                Err(e) => {
+                    t.lock().remove_peer(key, &e.to_string());
+                    return format!("protocol error: {e}");
+                }
+            }
+        }
+        if msgs.is_empty() {
+            continue;
+        }
+        let now = Instant::now();
+        let result = t.lock().on_messages(key, &mut msgs, now, &mut effects);
+        if let Err(e) = result {
+            return e.to_string();
+        }
+        for e in effects.drain(..) {
+            if let Effect::Store {
+                block,
+                data,
+                completes,
+            } = e
+            {
+                t.store(block, data, completes).await;
+            }
+        }
+    }
+}
+
+use bytes::BufMut as _;
+
+/// Send whatever the peer state queues, until the connection closes.
+async fn write_loop(
+    t: Arc<TorrentShared>,
+    key: PeerKey,
+    signal: Arc<PeerSignal>,
+    mut writer: OwnedWriteHalf,
+) {
+    let mut uploads: Vec<BlockRequest> = Vec::new();
+    let mut bufs: Vec<Bytes> = Vec::new();
+    let mut sent_payload = 0u64;
+    let limiter = t.session.upload_limit.clone();
+    let batch = limiter
+        .as_ref()
+        .map_or(UPLOAD_BATCH, |l| l.burst().min(UPLOAD_BATCH));
+    let storage = t.storage.storage().clone();
+    loop {
+        let outbox = {
+            let mut st = t.lock();
+            let now = Instant::now();
+            if sent_payload > 0 {
+                st.uploaded += sent_payload;
+                st.up_rate.record(now, sent_payload);
+            }
+            let Some(slot) = st.peers.get_mut(&key) else {
+                return;
+            };
+            if sent_payload > 0 {
+                slot.state.on_uploaded(now, sent_payload);
+                sent_payload = 0;
+            }
+            uploads.clear();
+            slot.state.next_uploads(batch, &mut uploads);
+            slot.state.take_outbox()
+        };
+        if outbox.is_empty() && uploads.is_empty() {
+            if signal.is_closed() {
+                return;
+            }
+            signal.wake.notified().await;
+            if signal.is_closed() {
+                let _ = writer.shutdown().await;
+                return;
+            }
+            continue;
+        }
+        bufs.clear();
+        if !outbox.is_empty() {
+            bufs.push(outbox);
+        }
+        if !uploads.is_empty() {
+            let total: u64 = uploads.iter().map(|r| u64::from(r.length)).sum();
+            if let Some(l) = &limiter {
+                l.acquire(total).await;
+            }
+            let reqs = std::mem::take(&mut uploads);
+            let st = storage.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let r = read_blocks(&st, &reqs);
+                (reqs, r)
+            })
+            .await;
+            let (reqs, blocks) = match read {
+                Ok((reqs, Ok(blocks))) => (reqs, blocks),
+                Ok((_, Err(e))) => {
+                    if !e.is_peer_error() {
+                        t.fail(format!("reading for upload: {e}"));
+                    }
+                    t.lock().remove_peer(key, &format!("bad request: {e}"));
+                    return;
+                }
+                Err(_) => return,
+            };
+            uploads = reqs;
+            let mut hdr = BytesMut::with_capacity(uploads.len() * shoal_wire::PIECE_HEADER_LEN);
+            for (r, data) in uploads.iter().zip(blocks) {
+                encode_piece_header(r.piece, r.begin, r.length, &mut hdr);
+                bufs.push(hdr.split().freeze());
+                bufs.push(data);
+                sent_payload += u64::from(r.length);
+            }
+        }
+        let write = async { write_all_bufs(&mut writer, &mut bufs).await };
+        let result = tokio::select! {
+            r = write => r,
+            _ = signal.close.notified() => return,
+        };
+        if let Err(e) = result {
+            trace!(error = %e, "write failed");
+            t.lock().remove_peer(key, &format!("write error: {e}"));
+            return;
+        }
+    }
+}
+
+/// Read the requested blocks, coalescing contiguous ones of the same piece
+/// into one read.
+fn read_blocks(
+    storage: &Storage,
+    reqs: &[BlockRequest],
+) -> Result<Vec<Bytes>, crate::storage::StorageError> {
+    let mut out = Vec::with_capacity(reqs.len());
+    let mut i = 0;
+    while i < reqs.len() {
+        let first = reqs[i];
+        let mut j = i + 1;
+        let mut len = first.length;
+        while j < reqs.len()
+            && reqs[j].piece == first.piece
+            && reqs[j].begin == first.begin + len
+            && len + reqs[j].length <= MAX_RUN
+        {
+            len += reqs[j].length;
+            j += 1;
+        }
+        let data = storage.read_block(first.piece, first.begin, len)?;
+        let mut at = 0usize;
+        for r in &reqs[i..j] {
+            out.push(data.slice(at..at + r.length as usize));
+            at += r.length as usize;
+        }
+        i = j;
+    }
+    Ok(out)
+}
+
+/// Write every buffer, with vectored writes.
+async fn write_all_bufs(w: &mut OwnedWriteHalf, bufs: &mut [Bytes]) -> io::Result<()> {
+    let mut i = 0;
+    while i < bufs.len() {
+        let slices: Vec<IoSlice<'_>> = bufs[i..]
+            .iter()
+            .take(128)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut n = w.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && i < bufs.len() {
+            let len = bufs[i].len();
+            if n >= len {
+                n -= len;
+                i += 1;
+            } else {
+                bufs[i].advance(n);
+                n = 0;
+            }
+        }
+        while i < bufs.len() && bufs[i].is_empty() {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// How long a handshake may take before the connection is dropped.
+pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,310 @@
+//! The session: a listening socket, global limits, and the torrents it
+//! serves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shoal_metainfo::{CreateProgress, Torrent};
+use shoal_wire::{ExtensionHandshake, PeerId};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tracing::{debug, info, warn};
+
+use crate::choker::{Choker, ChokerConfig};
+use crate::limiter::RateLimiter;
+use crate::peer::PeerConfig;
+use crate::picker::{PickerConfig, PiecePicker};
+use crate::storage::{CheckReport, Storage, StorageConfig, StorageHandle};
+use crate::torrent::{TorrentHandle, TorrentShared, TorrentState};
+use crate::EngineError;
+
+/// Settings of a [`Session`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Addresses to listen on, tried in order until one binds.
+    pub listen: Vec<SocketAddr>,
+    /// Our peer id.
+    pub peer_id: PeerId,
+    /// Most peers connected per torrent.
+    pub max_peers: usize,
+    /// Most outgoing connection attempts under way per torrent.
+    pub max_half_open: usize,
+    /// Time allowed for a TCP connect.
+    pub connect_timeout: Duration,
+    /// Time allowed for the handshake exchange.
+    pub handshake_timeout: Duration,
+    /// Global upload limit, bytes/s.
+    pub upload_limit: Option<u64>,
+    /// Global download limit, bytes/s.
+    pub download_limit: Option<u64>,
+    /// Per-connection tunables.
+    pub peer: PeerConfig,
+    /// Storage tunables.
+    pub storage: StorageConfig,
+    /// Choking tunables.
+    pub choker: ChokerConfig,
+    /// Client name sent in the extension handshake (`v`).
+    pub client_name: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            listen: (6881..=6889)
+                .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+                .collect(),
+            peer_id: PeerId::generate(),
+            max_peers: 50,
+            max_half_open: 16,
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: crate::peer::task::DEFAULT_HANDSHAKE_TIMEOUT,
+            upload_limit: None,
+            download_limit: None,
+            peer: PeerConfig::default(),
+            storage: StorageConfig::default(),
+            choker: ChokerConfig::default(),
+            client_name: concat!("Shoal ", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// How to add a torrent.
+#[derive(Debug, Clone, Default)]
+pub struct AddTorrentOptions {
+    /// The download directory; the content goes under its own name there.
+    pub dir: PathBuf,
+    /// Peers to connect to (retried for ever).
+    pub peers: Vec<SocketAddr>,
+    /// Announce to the torrent's trackers.
+    pub use_trackers: bool,
+    /// Counter of bytes hashed by the initial check, for progress display.
+    pub check_progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// What every task of the session shares.
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub config: SessionConfig,
+    pub peer_id: PeerId,
+    pub local_addr: SocketAddr,
+    pub upload_limit: Option<Arc<RateLimiter>>,
+    pub download_limit: Option<Arc<RateLimiter>>,
+    torrents: Mutex<HashMap<[u8; 20], Arc<TorrentShared>>>,
+}
+
+impl SessionShared {
+    /// The torrent with this info-hash, if the session has it.
+    pub fn torrent(&self, info_hash: &[u8; 20]) -> Option<Arc<TorrentShared>> {
+        self.torrents.lock().ok()?.get(info_hash).cloned()
+    }
+
+    /// Forget a torrent.
+    pub fn remove_torrent(&self, info_hash: &[u8; 20]) {
+        if let Ok(mut t) = self.torrents.lock() {
+            t.remove(info_hash);
+        }
+    }
+
+    /// Whether `addr` is (very likely) our own listening address.
+    pub fn is_own_addr(&self, addr: SocketAddr) -> bool {
+        let local = self.local_addr;
+        addr.port() == local.port()
+            && (addr.ip() == local.ip() || (local.ip().is_unspecified() && addr.ip().is_loopback()))
+    }
+}
+
+/// A BitTorrent session: listens for peers and runs torrents.
+#[derive(Debug)]
+pub struct Session {
+    shared: Arc<SessionShared>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Bind the listening socket and start accepting connections.
+    pub async fn start(config: SessionConfig) -> Result<Session, EngineError> {
+        let mut last_err = None;
+        let mut bound = None;
+        for addr in &config.listen {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let addrs = config
+            .listen
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let listener = match bound {
+            Some(l) => l,
+            None => {
+                return Err(EngineError::Listen {
+                    addrs,
+                    source: last_err.unwrap_or_else(|| std::io::Error::other("no address given")),
+                })
+            }
+        };
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| EngineError::Listen {
+                addrs: addrs.clone(),
+                source,
+            })?;
+        let shared = Arc::new(SessionShared {
+            peer_id: config.peer_id,
+            local_addr,
+            upload_limit: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
+            download_limit: config.download_limit.map(|r| Arc::new(RateLimiter::new(r))),
+            config,
+            torrents: Mutex::new(HashMap::new()),
+        });
+        info!(%local_addr, "listening");
+        let listener = tokio::spawn(accept_loop(shared.clone(), listener));
+        Ok(Session { shared, listener })
+    }
+
+    /// The address the session listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.peer_id
+    }
+
+    /// Add a torrent: open its storage under `opts.dir`, check what is
+    /// already there (trusting a matching resume file), then start
+    /// connecting to peers. Returns the handle and the check's report.
+    pub async fn add_torrent(
+        &self,
+        torrent: Torrent,
+        opts: AddTorrentOptions,
+    ) -> Result<(TorrentHandle, CheckReport), EngineError> {
+        let info_hash = torrent.info_hash.0;
+        if self.shared.torrent(&info_hash).is_some() {
+            return Err(EngineError::Duplicate(torrent.info_hash.to_hex()));
+        }
+        let piece_length = u32::try_from(torrent.layout.piece_length)
+            .map_err(|_| EngineError::InvalidTorrent("piece length over 4 GiB".into()))?;
+        let torrent = Arc::new(torrent);
+        let layout = &torrent.layout;
+        let storage_cfg = self.shared.config.storage.clone();
+        let dir = opts.dir.clone();
+        let t2 = torrent.clone();
+        let storage = tokio::task::spawn_blocking(move || Storage::open(t2, &dir, storage_cfg))
+            .await
+            .map_err(|e| EngineError::Fatal(e.to_string()))??;
+        let storage = StorageHandle::new(storage);
+        let report = storage
+            .check(CreateProgress {
+                hashed: opts.check_progress.clone().unwrap_or_default(),
+                ..CreateProgress::default()
+            })
+            .await?;
+        let mut rng = StdRng::from_entropy();
+        let mut picker = PiecePicker::new(
+            layout.piece_count,
+            piece_length,
+            layout.total_length,
+            PickerConfig {
+                seed: rng.gen(),
+                ..PickerConfig::default()
+            },
+        )
+        .map_err(|e| EngineError::InvalidTorrent(e.to_string()))?;
+        for p in storage.verified().iter_ones() {
+            let _ = picker.mark_have(p as u32);
+        }
+        let complete = picker.is_finished();
+        let now = Instant::now();
+        let state = TorrentState::new(
+            picker,
+            Choker::new(self.shared.config.choker.clone()),
+            rng,
+            now,
+        );
+        let ext = ExtensionHandshake {
+            v: Some(self.shared.config.client_name.clone()),
+            p: Some(self.shared.local_addr.port()),
+            reqq: Some(self.shared.config.peer.max_upload_queue as u32),
+            ..ExtensionHandshake::default()
+        };
+        let shared = Arc::new(TorrentShared {
+            torrent: torrent.clone(),
+            info_hash,
+            session: self.shared.clone(),
+            storage,
+            state: Mutex::new(state),
+            ext,
+            half_open: AtomicUsize::new(0),
+            complete: watch::Sender::new(complete),
+            stopping: watch::Sender::new(false),
+            fatal: Mutex::new(None),
+            poke: Notify::new(),
+        });
+        {
+            let mut map = self
+                .shared
+                .torrents
+                .lock()
+                .map_err(|_| EngineError::ShuttingDown)?;
+            if map.contains_key(&info_hash) {
+                return Err(EngineError::Duplicate(torrent.info_hash.to_hex()));
+            }
+            map.insert(info_hash, shared.clone());
+        }
+        let mut tasks = vec![tokio::spawn(crate::torrent::run_housekeeping(
+            shared.clone(),
+        ))];
+        if opts.use_trackers && !torrent.trackers.is_empty() {
+            tasks.push(tokio::spawn(crate::announce::run(shared.clone())));
+        }
+        shared.add_peers(&opts.peers, true);
+        debug!(info_hash = %torrent.info_hash, complete, "torrent added");
+        Ok((
+            TorrentHandle {
+                shared,
+                tasks: Arc::new(Mutex::new(tasks)),
+            },
+            report,
+        ))
+    }
+
+    /// Stop accepting connections.
+    pub fn close(&self) {
+        self.listener.abort();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                tokio::spawn(crate::peer::accept(shared.clone(), stream, addr));
+            }
+            Err(e) => {
+                // Out of descriptors and the like: back off a little.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

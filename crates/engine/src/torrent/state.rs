@@ -1,0 +1,561 @@
+//! The synchronous state of one torrent, shared by its peer tasks under a
+//! mutex: the picker, the choker, every peer's [`PeerState`], bans and
+//! statistics. Nothing here awaits; each method is one short critical
+//! section.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use shoal_wire::PeerId;
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use crate::choker::{Choker, PeerStats};
+use crate::peer::{Effect, PeerError, PeerState};
+use crate::picker::PiecePicker;
+use crate::rate::RateEstimator;
+use crate::PeerKey;
+
+/// Wakes a peer's tasks: the writer when there is something to send, both
+/// when the connection must close.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSignal {
+    pub wake: Notify,
+    pub close: Notify,
+    closed: AtomicBool,
+}
+
+impl PeerSignal {
+    /// Ask both tasks of the connection to stop.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.close.notify_one();
+        self.wake.notify_one();
+    }
+
+    /// Whether [`PeerSignal::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// One connected peer.
+#[derive(Debug)]
+pub(crate) struct PeerSlot {
+    pub state: PeerState,
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub outgoing: bool,
+    pub signal: std::sync::Arc<PeerSignal>,
+}
+
+impl PeerSlot {
+    /// A display name for the peer's client.
+    pub fn client(&self) -> String {
+        client_name(&self.state, &self.peer_id)
+    }
+}
+
+fn client_name(state: &PeerState, id: &PeerId) -> String {
+    state
+        .client()
+        .map(str::to_owned)
+        .or_else(|| id.client_name())
+        .unwrap_or_else(|| id.0[..8].escape_ascii().to_string())
+}
+
+/// How much one peer gave us over the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Its client name.
+    pub client: String,
+    /// Payload bytes received from it and stored.
+    pub bytes: u64,
+}
+
+/// A peer address we may connect to.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    /// Given by the user (`--peer`): retried for ever.
+    pub explicit: bool,
+    pub failures: u32,
+    pub next_attempt: Instant,
+    /// A connection attempt or connection is under way.
+    pub busy: bool,
+    /// It turned out to be ourselves.
+    pub is_self: bool,
+}
+
+/// Why a handshaken connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Banned,
+    Duplicate,
+    Full,
+    ShuttingDown,
+}
+
+/// Mutable state of a torrent.
+#[derive(Debug)]
+pub(crate) struct TorrentState {
+    pub picker: PiecePicker,
+    pub choker: Choker,
+    pub rng: StdRng,
+    pub peers: HashMap<PeerKey, PeerSlot>,
+    next_key: u64,
+    banned_ids: HashSet<PeerId>,
+    banned_addrs: HashSet<SocketAddr>,
+    strikes: HashMap<PeerId, u32>,
+    pub candidates: HashMap<SocketAddr, Candidate>,
+    contributions: HashMap<SocketAddr, Contribution>,
+    peers_seen: HashSet<PeerId>,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub down_rate: RateEstimator,
+    pub up_rate: RateEstimator,
+    pub verified_since_save: u32,
+    pub shutting_down: bool,
+}
+
+impl TorrentState {
+    pub fn new(picker: PiecePicker, choker: Choker, rng: StdRng, now: Instant) -> TorrentState {
+        TorrentState {
+            picker,
+            choker,
+            rng,
+            peers: HashMap::new(),
+            next_key: 1,
+            banned_ids: HashSet::new(),
+            banned_addrs: HashSet::new(),
+            strikes: HashMap::new(),
+            candidates: HashMap::new(),
+            contributions: HashMap::new(),
+            peers_seen: HashSet::new(),
+            downloaded: 0,
+            uploaded: 0,
+            down_rate: RateEstimator::new(now),
+            up_rate: RateEstimator::new(now),
+            verified_since_save: 0,
+            shutting_down: false,
+        }
+    }
+
+    /// Whether we have every piece.
+    pub fn is_complete(&self) -> bool {
+        self.picker.is_finished()
+    }
+
+    /// Add a candidate address (from a tracker or the user).
+    pub fn add_candidate(&mut self, addr: SocketAddr, explicit: bool, now: Instant) {
+        if self.banned_addrs.contains(&addr) {
+            return;
+        }
+        let c = self.candidates.entry(addr).or_insert(Candidate {
+            explicit,
+            failures: 0,
+            next_attempt: now,
+            busy: false,
+            is_self: false,
+        });
+        c.explicit |= explicit;
+    }
+
+    /// Whether a connected peer is at `addr` (its address or listen port).
+    fn connected_to(&self, addr: SocketAddr) -> bool {
+        self.peers.values().any(|p| {
+            p.addr == addr
+                || (p.addr.ip() == addr.ip() && p.state.listen_port() == Some(addr.port()))
+        })
+    }
+
+    /// Candidates to dial now, marked busy; at most `max`.
+    pub fn take_candidates(&mut self, now: Instant, max: usize) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        if max == 0 || self.shutting_down {
+            return out;
+        }
+        let mut ready: Vec<SocketAddr> = self
+            .candidates
+            .iter()
+            .filter(|(_, c)| !c.busy && !c.is_self && c.next_attempt <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        ready.sort_unstable();
+        for addr in ready {
+            if out.len() >= max {
+                break;
+            }
+            if self.connected_to(addr) || self.banned_addrs.contains(&addr) {
+                continue;
+            }
+            if let Some(c) = self.candidates.get_mut(&addr) {
+                c.busy = true;
+                out.push(addr);
+            }
+        }
+        out
+    }
+
+    /// A dial attempt to `addr` ended (failed, or the connection closed).
+    pub fn candidate_done(&mut self, addr: SocketAddr, success: bool, is_self: bool, now: Instant) {
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.busy = false;
+            c.is_self |= is_self;
+            if success {
+                c.failures = 0;
+                c.next_attempt = now + Duration::from_secs(5);
+            } else {
+                c.failures = c.failures.saturating_add(1);
+                let backoff = Duration::from_secs(2u64 << c.failures.min(7));
+                let cap = if c.explicit {
+                    Duration::from_secs(30)
+                } else {
+                    Duration::from_secs(300)
+                };
+                c.next_attempt = now + backoff.min(cap);
+                if !c.explicit && c.failures > 8 {
+                    self.candidates.remove(&addr);
+                }
+            }
+        }
+    }
+
+    /// Admit a connection that completed its handshake.
+    #[allow(clippy::too_many_arguments)]
+    pub fn register(
+        &mut self,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        outgoing: bool,
+        our_id: PeerId,
+        max_peers: usize,
+        make_state: impl FnOnce(PeerKey) -> PeerState,
+        signal: std::sync::Arc<PeerSignal>,
+    ) -> Result<PeerKey, Refusal> {
+        if self.shutting_down {
+            return Err(Refusal::ShuttingDown);
+        }
+        if self.banned_ids.contains(&peer_id) || self.banned_addrs.contains(&addr) {
+            return Err(Refusal::Banned);
+        }
+        if let Some((&old, slot)) = self.peers.iter().find(|(_, p)| p.peer_id == peer_id) {
+            // Both ends connected at once: keep the connection initiated by
+            // the side with the lower peer id, so both ends agree.
+            let initiator = |out: bool| if out { our_id } else { peer_id };
+            let keep_new = initiator(outgoing) < initiator(slot.outgoing);
+            if !keep_new {
+                return Err(Refusal::Duplicate);
+            }
+            self.remove_peer(old, "replaced by a simultaneous connection");
+        }
+        if self.peers.len() >= max_peers {
+            return Err(Refusal::Full);
+        }
+        let key = PeerKey(self.next_key);
+        self.next_key += 1;
+        let state = make_state(key);
+        self.picker.add_peer(key);
+        self.peers_seen.insert(peer_id);
+        self.peers.insert(
+            key,
+            PeerSlot {
+                state,
+                addr,
+                peer_id,
+                outgoing,
+                signal,
+            },
+        );
+        Ok(key)
+    }
+
+    /// Drop a peer: release its requests, keep its contribution, close
+    /// its tasks. No effect if already gone.
+    pub fn remove_peer(&mut self, key: PeerKey, reason: &str) {
+        let Some(mut slot) = self.peers.remove(&key) else {
+            return;
+        };
+        debug!(peer = %slot.addr, %reason, "peer removed");
+        slot.state.on_disconnect(&mut self.picker);
+        slot.signal.close();
+        self.record_contribution(&slot);
+        // Blocks it held may now be picked by others.
+        let now = Instant::now();
+        self.refill_all(now);
+    }
+
+    fn record_contribution(&mut self, slot: &PeerSlot) {
+        if slot.state.downloaded() == 0 {
+            return;
+        }
+        let client = slot.client();
+        let e = self
+            .contributions
+            .entry(slot.addr)
+            .or_insert_with(|| Contribution {
+                peer: slot.addr,
+                client: client.clone(),
+                bytes: 0,
+            });
+        e.client = client;
+        e.bytes += slot.state.downloaded();
+    }
+
+    /// Per-peer contributions: departed peers and connected ones.
+    pub fn contributions(&self) -> Vec<Contribution> {
+        let mut all = self.contributions.clone();
+        for slot in self.peers.values() {
+            if slot.state.downloaded() > 0 {
+                let e = all.entry(slot.addr).or_insert_with(|| Contribution {
+                    peer: slot.addr,
+                    client: slot.client(),
+                    bytes: 0,
+                });
+                e.bytes += slot.state.downloaded();
+            }
+        }
+        let mut v: Vec<Contribution> = all.into_values().collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.peer.cmp(&b.peer)));
+        v
+    }
+
+    /// Distinct peers connected over the session.
+    pub fn peers_seen(&self) -> usize {
+        self.peers_seen.len()
+    }
+
+    /// Apply a batch of messages from `key`. On error the peer is removed.
+    pub fn on_messages(
+        &mut self,
+        key: PeerKey,
+        msgs: &mut Vec<shoal_wire::Message>,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), PeerError> {
+        let Some(slot) = self.peers.get_mut(&key) else {
+            msgs.clear();
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for msg in msgs.drain(..) {
+            if let Err(e) = slot.state.on_message(msg, &mut self.picker, now, effects) {
+                result = Err(e);
+                break;
+            }
+        }
+        msgs.clear();
+        if let Err(e) = result {
+            effects.clear();
+            self.remove_peer(key, &e.to_string());
+            return Err(e);
+        }
+        slot.state.update_interest(&self.picker, now);
+        slot.state.fill_requests(&mut self.picker, now);
+        let mut interest_changed = false;
+        let mut bytes = 0u64;
+        effects.retain(|e| match e {
+            Effect::Cancel { peer, block } => {
+                if let Some(other) = self.peers.get_mut(peer) {
+                    other.state.cancel_request(*block, now);
+                    other.signal.wake.notify_one();
+                }
+                false
+            }
+            Effect::InterestChanged => {
+                interest_changed = true;
+                false
+            }
+            Effect::Store { block, .. } => {
+                bytes += u64::from(block.length);
+                true
+            }
+        });
+        if bytes > 0 {
+            self.downloaded += bytes;
+            self.down_rate.record(now, bytes);
+        }
+        if interest_changed {
+            self.unchoke_if_free(key, now);
+        }
+        if let Some(slot) = self.peers.get(&key) {
+            if slot.state.has_output() {
+                slot.signal.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// Unchoke an interested peer at once if an upload slot is free,
+    /// rather than waiting for the next rechoke.
+    fn unchoke_if_free(&mut self, key: PeerKey, now: Instant) {
+        let slots = self.choker.config().regular_slots + self.choker.config().optimistic_slots;
+        let busy = self
+            .peers
+            .values()
+            .filter(|p| !p.state.am_choking() && p.state.peer_interested())
+            .count();
+        if let Some(slot) = self.peers.get_mut(&key) {
+            if slot.state.peer_interested() && slot.state.am_choking() && busy < slots {
+                slot.state.set_choking(false, now);
+                slot.signal.wake.notify_one();
+            }
+        }
+    }
+
+    /// Periodic work: per-peer timeouts, rechoking. Returns the peers
+    /// dropped.
+    pub fn tick(&mut self, now: Instant) -> Vec<(PeerKey, PeerError)> {
+        let mut dropped = Vec::new();
+        for (&key, slot) in self.peers.iter_mut() {
+            match slot.state.on_tick(&mut self.picker, now) {
+                Ok(()) => {
+                    if slot.state.has_output() {
+                        slot.signal.wake.notify_one();
+                    }
+                }
+                Err(e) => dropped.push((key, e)),
+            }
+        }
+        for (key, e) in &dropped {
+            self.remove_peer(*key, &e.to_string());
+        }
+        // Two seeds have nothing to say to each other.
+        if self.is_complete() {
+            let seeds: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|(k, _)| {
+                    self.picker
+                        .peer_pieces(**k)
+                        .is_some_and(|b| b.is_complete())
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for k in seeds {
+                self.remove_peer(k, "both seeds");
+            }
+        }
+        if self.choker.is_due(now) {
+            self.rechoke(now);
+        }
+        dropped
+    }
+
+    fn rechoke(&mut self, now: Instant) {
+        let stats: Vec<PeerStats> = self
+            .peers
+            .iter()
+            .map(|(&key, p)| PeerStats {
+                key,
+                interested: p.state.peer_interested(),
+                download_rate: p.state.download_rate(now),
+                upload_rate: p.state.upload_rate(now),
+                last_block_received: p.state.last_block(),
+                connected_since: p.state.connected_at(),
+                is_seed: self
+                    .picker
+                    .peer_pieces(key)
+                    .is_some_and(|b| b.is_complete()),
+                choked: p.state.am_choking(),
+            })
+            .collect();
+        let seeding = self.is_complete();
+        let decision = self.choker.rechoke(now, &stats, seeding, &mut self.rng);
+        for (&key, slot) in self.peers.iter_mut() {
+            let unchoke = decision.is_unchoked(key);
+            if unchoke == slot.state.am_choking() {
+                slot.state.set_choking(!unchoke, now);
+                slot.signal.wake.notify_one();
+            }
+        }
+    }
+
+    /// Give every peer a chance to request blocks that became free.
+    pub fn refill_all(&mut self, now: Instant) {
+        for slot in self.peers.values_mut() {
+            let before = slot.state.outstanding();
+            slot.state.fill_requests(&mut self.picker, now);
+            if slot.state.outstanding() != before {
+                slot.signal.wake.notify_one();
+            }
+        }
+    }
+
+    /// Storage verified `piece`: record it, tell every peer, update
+    /// interest. Returns whether the torrent is now complete.
+    pub fn on_piece_verified(&mut self, piece: u32, now: Instant) -> bool {
+        if self.picker.has_piece(piece) {
+            return self.is_complete();
+        }
+        if let Err(e) = self.picker.on_piece_verified(piece) {
+            warn!(piece, error = %e, "verified piece unknown to the picker");
+            return self.is_complete();
+        }
+        self.verified_since_save += 1;
+        for slot in self.peers.values_mut() {
+            slot.state.announce_have(piece, &self.picker, now);
+            slot.state.update_interest(&self.picker, now);
+            slot.signal.wake.notify_one();
+        }
+        let complete = self.is_complete();
+        if complete {
+            info!("download complete");
+        }
+        complete
+    }
+
+    /// Storage found `piece` corrupt: re-download it and apply smart-ban to
+    /// the peers that sent it. A peer that was the only source of a bad
+    /// piece, or took part in two, is banned.
+    pub fn on_piece_failed(&mut self, piece: u32, now: Instant) {
+        let contributors = match self.picker.on_piece_failed(piece) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(piece, error = %e, "failed piece unknown to the picker");
+                return;
+            }
+        };
+        let peers = contributors.peers();
+        warn!(piece, peers = peers.len(), "piece failed its hash check");
+        let sole = peers.len() == 1;
+        let mut ban = Vec::new();
+        for key in peers {
+            let Some(slot) = self.peers.get(&key) else {
+                continue;
+            };
+            let strikes = self.strikes.entry(slot.peer_id).or_insert(0);
+            *strikes += 1;
+            if sole || *strikes >= 2 {
+                ban.push(key);
+            }
+        }
+        for key in ban {
+            if let Some(slot) = self.peers.get(&key) {
+                warn!(peer = %slot.addr, client = %slot.client(), "banning peer for sending corrupt data");
+                self.banned_ids.insert(slot.peer_id);
+                self.banned_addrs.insert(slot.addr);
+            }
+            self.remove_peer(key, "sent corrupt data");
+        }
+        self.refill_all(now);
+    }
+
+    /// Number of connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Begin shutting down: close every peer.
+    pub fn shut_down(&mut self) {
+        self.shutting_down = true;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.remove_peer(k, "shutting down");
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! `shoal download`: fetch a torrent's content from the swarm, verify
+//! every piece, optionally keep seeding.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use shoal_engine::storage::CheckReport;
+use shoal_engine::{AddTorrentOptions, Session, SessionConfig, TorrentHandle};
+use shoal_metainfo::Torrent;
+
+use crate::cmd::info::load_torrent;
+use crate::size::parse_size;
+use crate::swarm_progress::SwarmProgress;
+
+/// Options of `shoal download`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A .torrent file (magnet links need metadata exchange, not yet
+    /// supported).
+    pub source: String,
+    /// Directory that holds the content (under the torrent's own name).
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Keep seeding after the download completes, until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub seed: bool,
+    /// Download rate limit, e.g. 4M (bytes per second).
+    #[arg(long, value_parser = parse_size)]
+    pub download_limit: Option<u64>,
+    /// Print a JSON summary on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Network options shared by `download` and `seed`.
+#[derive(clap::Args, Debug)]
+pub struct NetArgs {
+    /// Address to listen on for peers (default: the first free port of
+    /// 0.0.0.0:6881-6889).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// A peer to connect to (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Upload rate limit, e.g. 4M (bytes per second).
+    #[arg(long, value_parser = parse_size)]
+    pub upload_limit: Option<u64>,
+    /// Most peers connected at once.
+    #[arg(long, default_value_t = 50)]
+    pub max_peers: usize,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_tracker: bool,
+}
+
+impl NetArgs {
+    /// The session configuration these options describe.
+    pub fn session_config(&self, download_limit: Option<u64>) -> SessionConfig {
+        let mut cfg = SessionConfig::default();
+        if let Some(addr) = self.listen {
+            cfg.listen = vec![addr];
+        } else {
+            cfg.listen.push(SocketAddr::from(([0, 0, 0, 0], 0)));
+        }
+        cfg.max_peers = self.max_peers.max(1);
+        cfg.upload_limit = self.upload_limit.filter(|&r| r > 0);
+        cfg.download_limit = download_limit.filter(|&r| r > 0);
+        cfg
+    }
+
+    /// Resolve the `--peer` options.
+    pub fn resolve_peers(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        let mut out = Vec::new();
+        for p in &self.peers {
+            let addrs = p
+                .to_socket_addrs()
+                .with_context(|| format!("invalid --peer {p} (expected HOST:PORT)"))?;
+            out.extend(addrs.take(1));
+        }
+        Ok(out)
+    }
+}
+
+/// Load the torrent named on the command line.
+pub fn load_source(source: &str) -> anyhow::Result<Torrent> {
+    if source
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+    {
+        shoal_metainfo::Magnet::parse(source).context("invalid magnet link")?;
+        anyhow::bail!(
+            "magnet links need metadata exchange (not yet supported): use a .torrent file"
+        );
+    }
+    load_torrent(Path::new(source))
+}
+
+/// A tokio runtime sized for this machine: two workers leave the blocking
+/// pool (hashing, disk) room on small machines.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Start a session and add the torrent; prints the listening address and
+/// the result of the initial check.
+pub async fn start(
+    torrent: Torrent,
+    dir: &Path,
+    net: &NetArgs,
+    download_limit: Option<u64>,
+) -> anyhow::Result<(Session, TorrentHandle, CheckReport)> {
+    let peers = net.resolve_peers()?;
+    let session = Session::start(net.session_config(download_limit)).await?;
+    eprintln!("listening on {}", session.local_addr());
+    let total = torrent.total_length();
+    let name = torrent.name.clone();
+    let hashed = Arc::new(AtomicU64::new(0));
+    let progress = crate::progress::ByteProgress::start("checking", total, hashed.clone(), false);
+    let added = session
+        .add_torrent(
+            torrent,
+            AddTorrentOptions {
+                dir: dir.to_path_buf(),
+                peers,
+                use_trackers: !net.no_tracker,
+                check_progress: Some(hashed),
+            },
+        )
+        .await;
+    drop(progress);
+    let (handle, report) =
+        added.with_context(|| format!("cannot open {name} in {}", dir.display()))?;
+    Ok((session, handle, report))
+}
+
+/// Run `shoal download`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let torrent = load_source(&args.source)?;
+    runtime()?.block_on(download(args, torrent))
+}
+
+async fn download(args: Args, torrent: Torrent) -> anyhow::Result<()> {
+    let info_hash = torrent.info_hash.to_hex();
+    let (_session, handle, report) =
+        start(torrent, &args.dir, &args.net, args.download_limit).await?;
+    if report.verified_pieces > 0 {
+        eprintln!(
+            "found {} of {} pieces already on disk ({} re-hashed)",
+            report.verified_pieces,
+            handle.torrent().piece_count(),
+            report.rechecked_pieces
+        );
+    }
+    let started = Instant::now();
+    let progress = SwarmProgress::start(handle.clone(), false);
+    let outcome = tokio::select! {
+        r = handle.wait_complete() => Some(r),
+        _ = shutdown_signal() => None,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        None => {
+            progress.finish();
+            handle.stop().await;
+            anyhow::bail!("interrupted: progress saved, run the same command to resume");
+        }
+        Some(Err(e)) => {
+            progress.finish();
+            handle.stop().await;
+            return Err(e.into());
+        }
+        Some(Ok(())) => {}
+    }
+    let stats = handle.stats();
+    let contributions = handle.contributions();
+    if args.seed {
+        progress.set_message("seeding");
+        eprintln!(
+            "download complete: {} in {:.1} s; seeding until interrupted",
+            human_bytes(stats.downloaded),
+            seconds
+        );
+        shutdown_signal().await;
+    }
+    progress.finish();
+    handle.stop().await;
+    if !args.seed {
+        eprintln!(
+            "download complete: {} in {:.1} s ({}/s)",
+            human_bytes(stats.downloaded),
+            seconds,
+            human_bytes((stats.downloaded as f64 / seconds.max(1e-3)) as u64)
+        );
+    }
+    if args.json {
+        let from: Vec<serde_json::Value> = contributions
+            .iter()
+            .map(|c| serde_json::json!({"peer": c.peer.to_string(), "client": c.client, "bytes": c.bytes}))
+            .collect();
+        let v = serde_json::json!({
+            "info_hash": info_hash,
+            "bytes": stats.downloaded,
+            "total_length": stats.total_length,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "peers": stats.peers_seen,
+            "downloaded_from": from,
+        });
+        println!("{v}");
+    }
+    Ok(())
+}
+
+/// `1.5 GiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// How often plain progress lines are printed.
+pub const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
