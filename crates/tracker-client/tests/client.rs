@@ -146,8 +146,10 @@ async fn shuffle_within_tier() {
 
 #[tokio::test]
 async fn failure_reason_surfaces_http_and_udp() {
-    let mut cfg = TrackerConfig::default();
-    cfg.whitelist = Some(std::collections::HashSet::new());
+    let cfg = TrackerConfig {
+        whitelist: Some(std::collections::HashSet::new()),
+        ..Default::default()
+    };
     let s = server(cfg);
     for url in [
         format!("http://{}/announce", s.http_addrs()[0]),

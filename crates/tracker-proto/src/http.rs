@@ -391,7 +391,7 @@ pub struct ScrapeEntry {
 /// ascending info-hash order with no duplicates (bencode dictionaries are
 /// sorted); [`write_scrape_response`] sorts them itself.
 pub fn write_scrape_response(out: &mut Vec<u8>, entries: &mut [(InfoHash, ScrapeEntry)]) {
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_unstable_by_key(|e| e.0);
     out.extend_from_slice(b"d5:filesd");
     let mut last: Option<InfoHash> = None;
     for (h, e) in entries.iter() {

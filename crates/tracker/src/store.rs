@@ -332,7 +332,7 @@ impl Rng {
 
     /// Uniform-enough integer in `0..n` (`n > 0`).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -362,11 +362,14 @@ fn client_key_of(addr: &[u8]) -> ClientKey {
     }
 }
 
+/// Entries held per client, one shard of them.
+type ClientCounts = Mutex<HashMap<ClientKey, u32>>;
+
 /// The swarm store. See the module docs for layout and bounds.
 pub struct Store {
     cfg: StoreConfig,
     shards: Box<[Padded<Mutex<Shard>>]>,
-    clients: Box<[Padded<Mutex<HashMap<ClientKey, u32>>>]>,
+    clients: Box<[Padded<ClientCounts>]>,
     hasher: RandomState,
     peers: AtomicUsize,
     torrents: AtomicUsize,
@@ -436,7 +439,7 @@ impl Store {
         (hash, &self.shards[i].0)
     }
 
-    fn client_slot(&self, k: &ClientKey) -> &Mutex<HashMap<ClientKey, u32>> {
+    fn client_slot(&self, k: &ClientKey) -> &ClientCounts {
         let i = (self.hasher.hash_one(k) >> 40) as usize % self.clients.len();
         &self.clients[i].0
     }

@@ -145,11 +145,13 @@ fn numwant_and_seeders_over_http() {
 
 #[test]
 fn whitelist_mode() {
-    let mut cfg = TrackerConfig::default();
-    cfg.whitelist = Some(
-        shoal_tracker::parse_whitelist(&format!("# comment\n\n{}\n", "01".repeat(20)), "w")
-            .unwrap(),
-    );
+    let cfg = TrackerConfig {
+        whitelist: Some(
+            shoal_tracker::parse_whitelist(&format!("# comment\n\n{}\n", "01".repeat(20)), "w")
+                .unwrap(),
+        ),
+        ..Default::default()
+    };
     let t = Tracker::new(cfg);
     assert!(get(&t, &q(&[1; 20], 1000, 5, ""), "10.0.0.1").is_ok());
     assert_eq!(

@@ -264,8 +264,10 @@ fn reply_fits_one_datagram_v4_and_v6() {
 
 #[test]
 fn numwant_minus_one_is_default_and_whitelist() {
-    let mut cfg = TrackerConfig::default();
-    cfg.whitelist = Some([[1; 20]].into_iter().collect());
+    let cfg = TrackerConfig {
+        whitelist: Some([[1; 20]].into_iter().collect()),
+        ..Default::default()
+    };
     let t = Tracker::with_ids(cfg, ConnectionIds::with_key(1, 2));
     for i in 0..80u32 {
         let src: SocketAddr = format!("10.1.0.{}:1", i + 1).parse().unwrap();
