@@ -17,6 +17,12 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the final `stopped` announce.
 const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Wait after `failures` consecutive failed announces: 5 s, doubling, at
+/// most about 5 minutes.
+fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(5u64 << failures.saturating_sub(1).min(6))
+}
+
 fn params(t: &TorrentShared, event: Event) -> AnnounceParams {
     let s = t.stats();
     AnnounceParams {
@@ -59,12 +65,12 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
             Ok(Err(e)) => {
                 failures += 1;
                 warn!(error = %e, "announce failed");
-                Duration::from_secs(15u64 << failures.min(5))
+                retry_delay(failures)
             }
             Err(_) => {
                 failures += 1;
                 warn!("announce timed out");
-                Duration::from_secs(15u64 << failures.min(5))
+                retry_delay(failures)
             }
         };
         let sleep = tokio::time::sleep(wait);

@@ -11,7 +11,7 @@ use crate::storage::StorageError;
 #[derive(Debug, Error)]
 pub enum EngineError {
     /// No listen address could be bound.
-    #[error("cannot listen on {addrs}: {source}")]
+    #[error("cannot listen on {addrs}")]
     Listen {
         /// The addresses tried, comma-separated.
         addrs: String,

@@ -576,11 +576,18 @@ impl PeerState {
                 }
             }
             Message::Bitfield(bits) => {
-                if !first_allowed {
-                    return Err(PeerError::LateBitfield("bitfield"));
-                }
                 let bf = Bitfield::from_bytes(&bits, self.piece_count as usize)
                     .map_err(|_| PeerError::BadBitfield)?;
+                if !first_allowed {
+                    // aria2 re-sends its bitfield mid-connection; accept a
+                    // late one only if it takes no piece back.
+                    let known = picker.peer_pieces(self.key);
+                    let superset =
+                        known.is_some_and(|k| bf.count_and(k).ok() == Some(k.count_ones()));
+                    if !superset {
+                        return Err(PeerError::LateBitfield("bitfield"));
+                    }
+                }
                 picker
                     .peer_bitfield(self.key, bf)
                     .map_err(|_| PeerError::BadBitfield)?;
