@@ -167,7 +167,10 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
                     running += 1;
                     (peer.percent(), String::new())
                 }
-                Some(s) if s.success() => (100.0, "done".to_string()),
+                Some(s) if s.success() => {
+                    peer.finished = true;
+                    (100.0, "done".to_string())
+                }
                 Some(s) => bail!("{} failed ({s}):\n{}", peer.name, peer.log_tail()),
             };
             if let Some((_, bars)) = &bars {
@@ -221,6 +224,8 @@ struct Peer {
     name: String,
     child: Child,
     out: Arc<Mutex<Output>>,
+    /// Exited successfully.
+    finished: bool,
 }
 
 /// What a child printed so far.
@@ -275,6 +280,7 @@ impl Peer {
             name: name.to_string(),
             child,
             out,
+            finished: false,
         })
     }
 
@@ -297,6 +303,9 @@ impl Peer {
     }
 
     fn percent(&self) -> f64 {
+        if self.finished {
+            return 100.0;
+        }
         self.out.lock().map(|o| o.percent).unwrap_or(0.0)
     }
 
