@@ -261,7 +261,15 @@ fn symlinked_single_file_is_neither_read_nor_written() {
     let target = outside.path().join("secret");
     std::fs::write(&target, &fx.stream).unwrap();
     std::os::unix::fs::symlink(&target, dir.path().join("one.bin")).unwrap();
+    // Refused up front...
+    assert!(matches!(
+        Storage::open(fx.torrent.clone(), dir.path(), cfg(1 << 20)),
+        Err(StorageError::Symlink(_))
+    ));
+    // ... and when planted after opening, never followed.
+    std::fs::remove_file(dir.path().join("one.bin")).unwrap();
     let s = fx.open(dir.path(), cfg(1 << 20));
+    std::os::unix::fs::symlink(&target, dir.path().join("one.bin")).unwrap();
     let report = s.check(&CreateProgress::default()).unwrap();
     assert_eq!(report.verified_pieces, 0);
     assert_eq!(report.hashed_bytes, 0);

@@ -332,9 +332,18 @@ impl FileSet {
                 entries: HashMap::new(),
             }),
         };
-        // Fail early and clearly on a planted symlink at the content base.
-        if let Some(b) = base {
-            set.root.child_dir(b, false)?;
+        // Fail early and clearly on a planted symlink at the content base
+        // (the torrent's folder, or a single file itself).
+        match base {
+            Some(b) => {
+                set.root.child_dir(b, false)?;
+            }
+            None if set.files.len() == 1 => {
+                set.in_parent(0, false, |dir, info| {
+                    dir.open_file(&info.name, Access::Read)
+                })?;
+            }
+            None => {}
         }
         Ok(set)
     }
