@@ -9,7 +9,7 @@
 //! * **Layout**: a multi-file torrent lives in `DIR/<name>/...`, a single
 //!   file at `DIR/<name>` (as [`shoal_metainfo::content_base`]).
 //! * **Safety**: nothing is created or opened outside `DIR`, and no symlink
-//!   below `DIR` is ever followed; see [`files`] for how.
+//!   below `DIR` is ever followed (see below).
 //! * **Files** are opened lazily through a bounded cache of handles
 //!   ([`StorageConfig::max_open_files`]), so a torrent of 100,000 files
 //!   does not exhaust descriptors. A file is created with its final length
@@ -33,32 +33,59 @@
 //!   atomically. After a `kill -9` the resume file never claims a piece
 //!   whose data is not on disk; pieces completed since the last save are
 //!   found again by the recheck of the files whose mtime changed.
+//!
+//! # Never outside the download directory
+//!
+//! Metainfo parsing already rejects `..`, `.`, separators and NUL bytes in
+//! names; storage checks every component again anyway. That stops a
+//! hostile *torrent*. A hostile or careless *file system* — a symlink
+//! planted in the download directory, say `DIR/name -> /home/user` — is
+//! stopped by never resolving a path as a whole:
+//!
+//! * `DIR` itself is opened once (following symlinks: it is the user's own
+//!   choice) and kept open as a directory descriptor.
+//! * Every path below it is walked one component at a time with
+//!   `openat(parent, component, O_DIRECTORY | O_NOFOLLOW)`, creating
+//!   missing directories with `mkdirat` only when writing. A symlink fails
+//!   to open and is reported as [`StorageError::Symlink`].
+//! * Files are opened with `openat(dir, name, O_NOFOLLOW | O_NONBLOCK)`
+//!   and `fstat`ed: anything but a regular file (FIFO, device, directory)
+//!   is refused, and `O_NONBLOCK` keeps a planted FIFO from hanging us.
+//!
+//! Every step is relative to a descriptor itself opened without following
+//! links, so there is no window between a check and a use (as there would
+//! be with `symlink_metadata` then `open`): swapping a directory for a
+//! symlink mid-way makes the next `openat` fail instead of escaping.
+//! Symlinks are refused even when they point back inside `DIR`. Hard links
+//! are not refused: making one needs write access to its target, and its
+//! name is inside `DIR`. The resume folder `DIR/.shoal` is opened the same
+//! way.
 
 mod cache;
+mod check;
 mod error;
 pub(crate) mod files;
 mod handle;
+mod vectored;
 
 pub use cache::CacheStats;
 pub use error::StorageError;
 pub use handle::StorageHandle;
 
 use crate::bitfield::Bitfield;
-use crate::resume::{self, FileState, ResumeData};
+use crate::resume::{self, ResumeData};
 use bytes::Bytes;
 use cache::{Block, CompleteJob, Inserted, WriteCache};
 use files::{Access, Dir, FileSet};
-use rayon::prelude::*;
-use rustix::io::Errno;
 use sha1::{Digest, Sha1};
-use shoal_metainfo::{CreateProgress, Layout, Torrent};
-use std::fs::File;
-use std::io::{self, IoSlice};
+use shoal_metainfo::{Layout, Torrent};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tracing::{debug, info, warn};
+use tracing::debug;
+use vectored::{pwrite_all, Cursor};
 
 /// Tuning of a [`Storage`].
 #[derive(Debug, Clone)]
@@ -148,80 +175,6 @@ pub struct Storage {
     config: StorageConfig,
     hashed_bytes: AtomicU64,
     resume_lock: Mutex<()>,
-}
-
-/// Most slices in one `pwritev` (the usual `IOV_MAX`).
-const MAX_IOV: usize = 1024;
-
-/// Write all of `bufs`, concatenated, at `offset`, with vectored
-/// positional writes.
-fn pwrite_all(file: &File, mut bufs: &[&[u8]], mut offset: u64) -> io::Result<()> {
-    let mut skip = 0usize; // bytes of bufs[0] already written
-    loop {
-        while let Some(first) = bufs.first() {
-            if first.len() > skip {
-                break;
-            }
-            bufs = &bufs[1..];
-            skip = 0;
-        }
-        if bufs.is_empty() {
-            return Ok(());
-        }
-        let iov: Vec<IoSlice<'_>> = bufs
-            .iter()
-            .take(MAX_IOV)
-            .enumerate()
-            .map(|(i, b)| IoSlice::new(if i == 0 { &b[skip..] } else { b }))
-            .collect();
-        let mut n = match rustix::io::pwritev(file, &iov, offset) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        offset += n as u64;
-        while n > 0 {
-            let avail = bufs[0].len() - skip;
-            if n >= avail {
-                n -= avail;
-                bufs = &bufs[1..];
-                skip = 0;
-            } else {
-                skip += n;
-                n = 0;
-            }
-        }
-    }
-}
-
-/// Hands out consecutive byte ranges of a list of buffers.
-struct Cursor<'a, 'b> {
-    bufs: &'b [&'a [u8]],
-    idx: usize,
-    off: usize,
-}
-
-impl<'a> Cursor<'a, '_> {
-    /// The next `n` bytes (fewer if the buffers run out), as slices.
-    fn take(&mut self, mut n: usize) -> Vec<&'a [u8]> {
-        let mut out = Vec::new();
-        while n > 0 && self.idx < self.bufs.len() {
-            let b: &'a [u8] = self.bufs[self.idx];
-            let rest = &b[self.off..];
-            let k = rest.len().min(n);
-            if k > 0 {
-                out.push(&rest[..k]);
-            }
-            n -= k;
-            self.off += k;
-            if self.off == b.len() {
-                self.idx += 1;
-                self.off = 0;
-            }
-        }
-        out
-    }
 }
 
 impl Storage {
@@ -544,151 +497,6 @@ impl Storage {
             files: (0..self.files.len()).map(|i| self.files.state(i)).collect(),
         };
         resume::save_in(self.files.root(), &data)
-    }
-
-    /// Initial check, to run once before writing: trust the resume file
-    /// where it matches the files on disk, and hash (in parallel, on the
-    /// rayon pool) every piece it cannot vouch for. Pieces of files that
-    /// are absent are not read. A corrupt resume file is ignored with a
-    /// warning. Progress is added to `progress.hashed`; setting
-    /// `progress.cancel` stops the check with an error.
-    pub fn check(&self, progress: &CreateProgress) -> Result<CheckReport, StorageError> {
-        let layout = self.layout();
-        let count = layout.piece_count as usize;
-        let current: Vec<Option<FileState>> =
-            (0..self.files.len()).map(|i| self.files.state(i)).collect();
-        let (mut verified, to_check, resume) =
-            match resume::load_in(self.files.root(), &self.torrent) {
-                Ok(Some(r)) => {
-                    let changed: Vec<usize> = (0..current.len())
-                        .filter(|&i| r.files[i] != current[i])
-                        .collect();
-                    let mut recheck = Bitfield::new(count);
-                    for &i in &changed {
-                        for p in layout.file_pieces(i) {
-                            let _ = recheck.set(p as usize, true);
-                        }
-                    }
-                    let mut trusted = r.verified;
-                    for p in recheck.iter_ones() {
-                        let _ = trusted.set(p, false);
-                    }
-                    let status = if changed.is_empty() {
-                        ResumeStatus::Matched
-                    } else {
-                        debug!(files = changed.len(), "files changed since the resume file");
-                        ResumeStatus::FilesChanged(changed.len())
-                    };
-                    let to_check: Vec<u32> = recheck.iter_ones().map(|p| p as u32).collect();
-                    (trusted, to_check, status)
-                }
-                Ok(None) => (
-                    Bitfield::new(count),
-                    (0..layout.piece_count).collect(),
-                    ResumeStatus::NotFound,
-                ),
-                Err(e) => {
-                    warn!(error = %e, "ignoring the resume file: rechecking everything");
-                    (
-                        Bitfield::new(count),
-                        (0..layout.piece_count).collect(),
-                        ResumeStatus::Invalid(e.to_string()),
-                    )
-                }
-            };
-        let absent: Vec<bool> = current
-            .iter()
-            .zip(&layout.files)
-            .map(|(s, f)| f.length > 0 && s.is_none())
-            .collect();
-        let before = self.hashed_bytes();
-        let valid = self.recheck(&to_check, &absent, progress)?;
-        for p in valid {
-            let _ = verified.set(p as usize, true);
-        }
-        let report = CheckReport {
-            resume,
-            verified_pieces: verified.count_ones(),
-            rechecked_pieces: to_check.len(),
-            hashed_bytes: self.hashed_bytes() - before,
-        };
-        self.cache.set_verified(verified);
-        info!(verified = report.verified_pieces, pieces = count,
-            rechecked = report.rechecked_pieces, hashed = report.hashed_bytes,
-            resume = ?report.resume, "storage checked");
-        Ok(report)
-    }
-
-    /// Hash `pieces` (sorted) from disk in parallel; returns those that
-    /// match. Pieces touching an `absent` file are skipped unread.
-    fn recheck(
-        &self,
-        pieces: &[u32],
-        absent: &[bool],
-        progress: &CreateProgress,
-    ) -> Result<Vec<u32>, StorageError> {
-        let layout = self.layout();
-        let candidates: Vec<u32> = pieces
-            .iter()
-            .copied()
-            .filter(|&p| layout.piece_spans(p).iter().all(|s| !absent[s.file_index]))
-            .collect();
-        // Batches of consecutive pieces, about 1 MiB each, read in one go.
-        let per_batch = ((1u64 << 20) / layout.piece_length).clamp(1, 64) as usize;
-        let mut batches: Vec<&[u32]> = Vec::new();
-        let mut start = 0;
-        for i in 1..=candidates.len() {
-            if i == candidates.len()
-                || candidates[i] != candidates[i - 1] + 1
-                || i - start == per_batch
-            {
-                batches.push(&candidates[start..i]);
-                start = i;
-            }
-        }
-        let results: Vec<Result<Vec<u32>, StorageError>> = batches
-            .par_iter()
-            .map_init(Vec::new, |buf: &mut Vec<u8>, batch| {
-                if progress.cancel.load(Ordering::Relaxed) {
-                    return Err(StorageError::Cancelled);
-                }
-                let (first, last) = (batch[0], batch[batch.len() - 1]);
-                let start = layout.piece_offset(first);
-                let end = layout.piece_offset(last) + layout.piece_size(last);
-                buf.resize((end - start) as usize, 0);
-                let mut ok = Vec::new();
-                let whole = self.read_at(start, buf);
-                for &p in *batch {
-                    let size = layout.piece_size(p) as usize;
-                    let at = (layout.piece_offset(p) - start) as usize;
-                    let data = &mut buf[at..at + size];
-                    let readable = match &whole {
-                        Ok(()) => true,
-                        // Part of the batch is unreadable: try piece by piece.
-                        Err(_) => match self.read_at(layout.piece_offset(p), data) {
-                            Ok(()) => true,
-                            Err(StorageError::Missing(_)) => false,
-                            Err(e) => {
-                                warn!(piece = p, error = %e, "piece unreadable during check");
-                                false
-                            }
-                        },
-                    };
-                    if readable {
-                        progress.hashed.fetch_add(size as u64, Ordering::Relaxed);
-                        if self.matches(p, data) {
-                            ok.push(p);
-                        }
-                    }
-                }
-                Ok(ok)
-            })
-            .collect();
-        let mut valid = Vec::new();
-        for r in results {
-            valid.extend(r?);
-        }
-        Ok(valid)
     }
 }
 

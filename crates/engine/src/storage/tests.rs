@@ -4,6 +4,7 @@
 
 use super::*;
 use shoal_metainfo::InfoHash;
+use std::fs::File;
 
 /// Deterministic content: byte `i` of the stream.
 fn byte_at(i: u64) -> u8 {
