@@ -185,6 +185,7 @@ pub struct PeerState {
     last_block: Option<Instant>,
     redundant_haves: u64,
     bad_requests: u32,
+    overflow_requests: u64,
 
     client: Option<String>,
     listen_port: Option<u16>,
@@ -230,6 +231,7 @@ impl PeerState {
             last_block: None,
             redundant_haves: 0,
             bad_requests: 0,
+            overflow_requests: 0,
             client: None,
             listen_port: None,
         }
@@ -707,7 +709,10 @@ impl PeerState {
             return Ok(());
         }
         if self.upload_queue.len() >= self.config.max_upload_queue {
-            if self.upload_queue.len() >= self.config.max_upload_queue * 4 {
+            // Beyond the `reqq` we advertised: tolerated (rejected) a
+            // little, a flood is hostile.
+            self.overflow_requests += 1;
+            if self.overflow_requests > self.config.max_upload_queue as u64 * 4 {
                 return Err(PeerError::RequestFlood(self.upload_queue.len()));
             }
             if self.fast {
@@ -798,3 +803,7 @@ fn reject(b: BlockRequest) -> Message {
         length: b.length,
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
