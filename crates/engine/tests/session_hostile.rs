@@ -1,0 +1,141 @@
+//! Hostile peers: each attack gets its own connection dropped while an
+//! honest peer's download from the same seeder carries on to the end.
+
+mod session_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use session_support::*;
+use shoal_wire::{Handshake, Message, PeerId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const PIECE_LEN: u32 = 32 * 1024;
+
+/// Connect and exchange handshakes for `info_hash`; returns the stream
+/// and whether the other side answered.
+async fn handshake(addr: SocketAddr, info_hash: [u8; 20]) -> (TcpStream, bool) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let hs = Handshake::new(info_hash, PeerId(*b"-XX0000-hostilehosti"))
+        .with_fast(true)
+        .with_extension_protocol(true);
+    s.write_all(&hs.to_bytes()).await.unwrap();
+    let mut buf = [0u8; 68];
+    let answered = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    (s, answered)
+}
+
+/// Whether the other side closes the connection within a few seconds.
+async fn dropped(s: &mut TcpStream) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+fn frame(m: &Message) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    m.encode(&mut b);
+    b.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_drop_only_the_attacker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("data.bin", 2_000_000)], 3);
+    let torrent = make_torrent(&seed_dir.join("data.bin"), u64::from(PIECE_LEN));
+    let ih = torrent.info_hash.0;
+    let pieces = torrent.piece_count();
+    // The seeder uploads slowly, so the honest download spans the attacks.
+    let s0 = session(Some(400_000), None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+    let addr = s0.local_addr();
+
+    let s1 = session(None, None).await;
+    let dl = tmp.path().join("dl");
+    let honest = add(&s1, &torrent, &dl, vec![addr]).await;
+
+    let bitfield_len = pieces.div_ceil(8) as usize;
+    let attacks: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "oversized length prefix",
+            vec![0xff, 0xff, 0xff, 0xf0, 7, 0, 0],
+        ),
+        ("bitfield of the wrong size", {
+            let mut b = (bitfield_len as u32 + 2).to_be_bytes().to_vec();
+            b.push(5);
+            b.extend(vec![0xffu8; bitfield_len + 1]);
+            b
+        }),
+        ("bitfield with spare bits", {
+            let mut b = (bitfield_len as u32 + 1).to_be_bytes().to_vec();
+            b.push(5);
+            b.extend(vec![0xffu8; bitfield_len]);
+            b
+        }),
+        (
+            "request beyond the piece",
+            frame(&Message::Request {
+                index: 0,
+                begin: PIECE_LEN - 100,
+                length: 16 * 1024,
+            }),
+        ),
+        (
+            "piece never asked for",
+            frame(&Message::Piece {
+                index: 1,
+                begin: 0,
+                data: vec![0u8; 16 * 1024].into(),
+            }),
+        ),
+        (
+            "have beyond the piece count",
+            frame(&Message::Have { piece: pieces + 5 }),
+        ),
+        ("flood of repeated haves", {
+            let one = frame(&Message::Have { piece: 2 });
+            one.repeat(pieces as usize + 2000)
+        }),
+        ("late have-all", {
+            let mut b = frame(&Message::Interested);
+            b.extend(frame(&Message::HaveAll));
+            b
+        }),
+    ];
+    for (name, bytes) in attacks {
+        let (mut s, answered) = handshake(addr, ih).await;
+        assert!(answered, "{name}: no handshake");
+        let _ = s.write_all(&bytes).await;
+        assert!(dropped(&mut s).await, "{name}: connection not dropped");
+        assert!(!honest.stats().complete || honest.stats().peers <= 1);
+    }
+
+    // A handshake for another torrent is not even answered.
+    let (mut s, answered) = handshake(addr, [0x55; 20]).await;
+    assert!(
+        !answered || dropped(&mut s).await,
+        "wrong info-hash accepted"
+    );
+
+    // The honest peer is still there and finishes.
+    assert_eq!(honest.stats().peers, 1, "honest connection lost");
+    assert!(
+        !honest.stats().complete,
+        "download too fast to overlap the attacks"
+    );
+    complete_within(&honest, 30).await;
+    assert_same_tree(&seed_dir, &dl);
+    honest.stop().await;
+    seed.stop().await;
+}

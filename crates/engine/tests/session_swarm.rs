@@ -1,0 +1,91 @@
+//! One seeding session and two leeching sessions exchange a multi-file
+//! torrent with odd sizes and a zero-length file over loopback.
+
+mod session_support;
+
+use session_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeder_and_two_leechers_multi_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    let content = seed_dir.join("album");
+    write_content(
+        &content,
+        &[
+            ("a.bin", 100_001),
+            ("empty.txt", 0),
+            ("sub/b.bin", 333_333),
+            ("sub/deeper/c.bin", 16_385),
+            ("z.bin", 7),
+        ],
+        42,
+    );
+    let torrent = make_torrent(&content, 32 * 1024);
+    assert!(torrent.layout.files.iter().any(|f| f.length == 0));
+
+    let s0 = session(None, None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+    assert!(seed.stats().complete);
+
+    // Leecher 1 knows the seeder; leecher 2 knows both.
+    let s1 = session(None, None).await;
+    let s2 = session(None, None).await;
+    let dl1 = tmp.path().join("dl1");
+    let dl2 = tmp.path().join("dl2");
+    let h1 = add(&s1, &torrent, &dl1, vec![s0.local_addr()]).await;
+    let h2 = add(&s2, &torrent, &dl2, vec![s0.local_addr(), s1.local_addr()]).await;
+    complete_within(&h1, 30).await;
+    complete_within(&h2, 30).await;
+
+    assert_same_tree(&seed_dir, &dl1);
+    assert_same_tree(&seed_dir, &dl2);
+    assert!(dl1.join("album/empty.txt").is_file());
+    assert_eq!(
+        std::fs::metadata(dl2.join("album/empty.txt"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(h1.stats().downloaded, torrent.total_length());
+    for h in [&h1, &h2, &seed] {
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_without_downloading_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("one.bin", 1_000_000)], 7);
+    let torrent = make_torrent(&seed_dir.join("one.bin"), 64 * 1024);
+    let s0 = session(None, None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+
+    let dl = tmp.path().join("dl");
+    let s1 = session(None, None).await;
+    let h = add(&s1, &torrent, &dl, vec![s0.local_addr()]).await;
+    complete_within(&h, 30).await;
+    h.stop().await;
+    drop(s1);
+
+    // A new session on the same directory trusts the resume file.
+    let s2 = session(None, None).await;
+    let (h2, report) = s2
+        .add_torrent(
+            torrent.clone(),
+            shoal_engine::AddTorrentOptions {
+                dir: dl.clone(),
+                peers: vec![],
+                use_trackers: false,
+                check_progress: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.hashed_bytes, 0, "{report:?}");
+    assert!(h2.stats().complete);
+    assert_eq!(h2.stats().downloaded, 0);
+    h2.stop().await;
+    seed.stop().await;
+}
