@@ -55,16 +55,23 @@ impl ConnectionIds {
     }
 
     /// Whether `id` is valid for `src` at time `now`: made in the current or
-    /// the previous window. Both candidates are always computed and compared
-    /// without early exit.
+    /// the previous window. Each candidate is compared without early exit;
+    /// the previous window's id is only computed when the current one does
+    /// not match (which reveals nothing about the key).
     pub fn check(&self, id: u64, src: &SocketAddr, now: u32) -> bool {
         let w = now / WINDOW_SECS;
-        let cur = siphash(self.k0, self.k1, w, src) ^ id;
-        let prev = siphash(self.k0, self.k1, w.wrapping_sub(1), src) ^ id;
-        // Zero iff equal; fold to one bit without data-dependent branches.
-        let eq = |x: u64| ((x | x.wrapping_neg()) >> 63) ^ 1;
-        (eq(cur) | eq(prev)) == 1
+        if ct_eq(siphash(self.k0, self.k1, w, src), id) {
+            return true;
+        }
+        ct_eq(siphash(self.k0, self.k1, w.wrapping_sub(1), src), id)
     }
+}
+
+/// Equality of two words without a data-dependent branch.
+fn ct_eq(a: u64, b: u64) -> bool {
+    let x = a ^ b;
+    // Zero iff equal; fold to one bit.
+    ((x | x.wrapping_neg()) >> 63) == 0
 }
 
 impl Default for ConnectionIds {

@@ -417,7 +417,7 @@ mod batch {
         }
 
         /// Receive up to BATCH datagrams (blocking for the first).
-        pub fn recv(&mut self, fd: i32) -> std::io::Result<usize> {
+        pub fn recv(&mut self, fd: i32, flags: i32) -> std::io::Result<usize> {
             for i in 0..BATCH {
                 self.iovs[i] = libc::iovec {
                     iov_base: self.rbufs[i].as_mut_ptr().cast(),
@@ -440,7 +440,7 @@ mod batch {
                     fd,
                     self.hdrs.as_mut_ptr(),
                     BATCH as libc::c_uint,
-                    libc::MSG_WAITFORONE,
+                    flags,
                     std::ptr::null_mut(),
                 )
             };
@@ -500,14 +500,48 @@ mod batch {
     }
 }
 
+/// How long a UDP worker keeps polling after a batch before it blocks
+/// (`SHOAL_TRACKER_UDP_SPIN_US`, default 50 µs; 0 turns spinning off).
+#[cfg(target_os = "linux")]
+fn udp_spin() -> Duration {
+    let us = std::env::var("SHOAL_TRACKER_UDP_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50u64);
+    Duration::from_micros(us)
+}
+
 #[cfg(target_os = "linux")]
 fn udp_worker(sock: std::net::UdpSocket, tracker: &Tracker, clock: &Clock, stop: &AtomicBool) {
     use std::os::fd::AsRawFd;
     let fd = sock.as_raw_fd();
     let mut b = batch::Batch::new();
+    let spin = udp_spin();
+    // After a batch, poll without blocking for up to `spin` before going back
+    // to a blocking receive: waking a sleeping thread (and, in a VM, an idle
+    // vCPU) costs far more than a short spin when requests keep coming.
+    let mut busy_until: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let n = match b.recv(fd) {
-            Ok(n) => n,
+        let flags = if busy_until.is_some() {
+            libc::MSG_DONTWAIT
+        } else {
+            libc::MSG_WAITFORONE
+        };
+        let n = match b.recv(fd, flags) {
+            Ok(n) => {
+                if !spin.is_zero() {
+                    busy_until = Some(Instant::now() + spin);
+                }
+                n
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && busy_until.is_some() => {
+                if busy_until.is_some_and(|t| Instant::now() >= t) {
+                    busy_until = None;
+                } else {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
             Err(e) => {
                 if !matches!(
                     e.kind(),

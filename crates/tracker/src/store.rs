@@ -9,8 +9,9 @@
 //! 256), each a `Mutex` around a `hashbrown::HashTable` keyed by info-hash
 //! with a per-process random SipHash key (so crafted info-hashes cannot pile
 //! into one bucket or one shard). Each torrent keeps its peers in four sorted
-//! vectors — IPv4 seeders, IPv4 leechers, and (allocated only when needed)
-//! IPv6 seeders and leechers — of packed entries: the compact address as
+//! vectors — one for IPv4 and (allocated only when needed) one for IPv6,
+//! each holding the seeders then the leechers, both runs sorted by address —
+//! of packed entries: the compact address as
 //! sent on the wire (6 or 18 bytes) followed by a 16-bit "last seen" stamp,
 //! 8 bytes per IPv4 peer and 20 per IPv6 peer. No peer id is kept: peers are
 //! identified by source address and port. A peer is found by binary search;
@@ -170,17 +171,19 @@ macro_rules! entry {
 entry!(P4, 6);
 entry!(P6, 18);
 
-/// Seeders and leechers of one address family, each sorted by address.
+/// Seeders and leechers of one address family in one allocation:
+/// `v[..seeds]` are the seeders and `v[seeds..]` the leechers, each run
+/// sorted by address.
 struct Lists<P> {
-    seeds: Vec<P>,
-    leech: Vec<P>,
+    v: Vec<P>,
+    seeds: u32,
 }
 
 impl<P> Default for Lists<P> {
     fn default() -> Self {
         Lists {
-            seeds: Vec::new(),
-            leech: Vec::new(),
+            v: Vec::new(),
+            seeds: 0,
         }
     }
 }
@@ -211,10 +214,18 @@ enum Found {
 }
 
 impl<P: Entry> Lists<P> {
+    fn seeds(&self) -> &[P] {
+        &self.v[..self.seeds as usize]
+    }
+
+    fn leech(&self) -> &[P] {
+        &self.v[self.seeds as usize..]
+    }
+
     fn locate(&self, addr: &[u8]) -> Found {
-        if let Ok(i) = find(&self.seeds, addr) {
+        if let Ok(i) = find(self.seeds(), addr) {
             Found::Seed(i)
-        } else if let Ok(i) = find(&self.leech, addr) {
+        } else if let Ok(i) = find(self.leech(), addr) {
             Found::Leech(i)
         } else {
             Found::No
@@ -222,11 +233,39 @@ impl<P: Entry> Lists<P> {
     }
 
     fn len(&self) -> usize {
-        self.seeds.len() + self.leech.len()
+        self.v.len()
     }
 
     fn bytes(&self) -> usize {
-        (self.seeds.capacity() + self.leech.capacity()) * std::mem::size_of::<P>()
+        self.v.capacity() * std::mem::size_of::<P>()
+    }
+
+    fn remove(&mut self, at: Found) {
+        match at {
+            Found::Seed(i) => {
+                self.v.remove(i);
+                self.seeds -= 1;
+            }
+            Found::Leech(i) => {
+                self.v.remove(self.seeds as usize + i);
+            }
+            Found::No => {}
+        }
+    }
+
+    /// Insert a seeder; returns its index among the seeders.
+    fn insert_seed(&mut self, p: P) -> usize {
+        let j = find(self.seeds(), p.addr()).unwrap_or_else(|j| j);
+        insert_at(&mut self.v, j, p);
+        self.seeds += 1;
+        j
+    }
+
+    /// Insert a leecher; returns its index among the leechers.
+    fn insert_leech(&mut self, p: P) -> usize {
+        let j = find(self.leech(), p.addr()).unwrap_or_else(|j| j);
+        insert_at(&mut self.v, self.seeds as usize + j, p);
+        j
     }
 
     /// Write up to `want` peers (compact form) into `out`, a stratified
@@ -234,9 +273,9 @@ impl<P: Entry> Lists<P> {
     /// announcing peer (at `me`) is never included.
     fn sample(&self, seeder: bool, me: Found, want: usize, rng: &mut Rng, out: &mut Vec<u8>) {
         let (a, b): (&[P], &[P]) = if seeder {
-            (&[], &self.leech)
+            (&[], self.leech())
         } else {
-            (&self.seeds, &self.leech)
+            (self.seeds(), self.leech())
         };
         // Index of "me" in the virtual list a ++ b.
         let me_idx = match me {
@@ -274,20 +313,23 @@ impl<P: Entry> Lists<P> {
     /// Drop entries older than `timeout`; returns the removed addresses'
     /// count and calls `gone` with each.
     fn expire(&mut self, now: u16, timeout: u16, gone: &mut impl FnMut(&[u8])) -> usize {
-        let mut removed = 0;
-        for v in [&mut self.seeds, &mut self.leech] {
-            let before = v.len();
-            v.retain(|p| {
-                let keep = now.wrapping_sub(p.stamp()) <= timeout;
-                if !keep {
-                    gone(p.addr());
-                }
-                keep
-            });
-            removed += before - v.len();
-            shrink(v);
-        }
-        removed
+        let before = self.v.len();
+        let seeds = self.seeds as usize;
+        let mut seeds_left = 0u32;
+        let mut i = 0usize;
+        self.v.retain(|p| {
+            let keep = now.wrapping_sub(p.stamp()) <= timeout;
+            if keep {
+                seeds_left += u32::from(i < seeds);
+            } else {
+                gone(p.addr());
+            }
+            i += 1;
+            keep
+        });
+        self.seeds = seeds_left;
+        shrink(&mut self.v);
+        before - self.v.len()
     }
 }
 
@@ -304,10 +346,10 @@ impl Swarm {
         let (s6, l6) = self
             .v6
             .as_ref()
-            .map_or((0, 0), |l| (l.seeds.len(), l.leech.len()));
+            .map_or((0, 0), |l| (l.seeds, l.leech().len()));
         SwarmCounts {
-            seeders: u32::try_from(self.v4.seeds.len() + s6).unwrap_or(u32::MAX),
-            leechers: u32::try_from(self.v4.leech.len() + l6).unwrap_or(u32::MAX),
+            seeders: self.v4.seeds + s6,
+            leechers: u32::try_from(self.v4.leech().len() + l6).unwrap_or(u32::MAX),
             downloaded: self.downloaded,
         }
     }
@@ -705,54 +747,32 @@ fn upsert<P: Entry>(
 ) {
     let found = l.locate(addr);
     if a.event == Event::Stopped {
-        match found {
-            Found::Seed(i) => {
-                l.seeds.remove(i);
-                shrink(&mut l.seeds);
-                release(addr);
-            }
-            Found::Leech(i) => {
-                l.leech.remove(i);
-                shrink(&mut l.leech);
-                release(addr);
-            }
-            Found::No => {}
+        if found != Found::No {
+            l.remove(found);
+            shrink(&mut l.v);
+            release(addr);
         }
         return;
     }
     let p = P::new(addr, stamp);
     let me = match (found, a.seeder) {
         (Found::Seed(i), true) => {
-            l.seeds[i].set_stamp(stamp);
+            l.v[i].set_stamp(stamp);
             Found::Seed(i)
         }
         (Found::Leech(i), false) => {
-            l.leech[i].set_stamp(stamp);
+            let s = l.seeds as usize;
+            l.v[s + i].set_stamp(stamp);
             Found::Leech(i)
         }
-        (Found::Leech(i), true) => {
-            l.leech.remove(i);
+        (Found::Leech(_), true) | (Found::No, true) => {
             *completed = a.event == Event::Completed;
-            let j = find(&l.seeds, addr).unwrap_or_else(|j| j);
-            insert_at(&mut l.seeds, j, p);
-            Found::Seed(j)
+            l.remove(found);
+            Found::Seed(l.insert_seed(p))
         }
-        (Found::Seed(i), false) => {
-            l.seeds.remove(i);
-            let j = find(&l.leech, addr).unwrap_or_else(|j| j);
-            insert_at(&mut l.leech, j, p);
-            Found::Leech(j)
-        }
-        (Found::No, true) => {
-            *completed = a.event == Event::Completed;
-            let j = find(&l.seeds, addr).unwrap_or_else(|j| j);
-            insert_at(&mut l.seeds, j, p);
-            Found::Seed(j)
-        }
-        (Found::No, false) => {
-            let j = find(&l.leech, addr).unwrap_or_else(|j| j);
-            insert_at(&mut l.leech, j, p);
-            Found::Leech(j)
+        (Found::Seed(_), false) | (Found::No, false) => {
+            l.remove(found);
+            Found::Leech(l.insert_leech(p))
         }
     };
     if want > 0 {
