@@ -23,6 +23,7 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
+use tokio::sync::Notify;
 use tracing::trace;
 
 /// A run of bytes of a piece.
@@ -87,6 +88,11 @@ struct Shared {
     mem: AtomicUsize,
     peak: AtomicUsize,
     spilled: AtomicU64,
+    /// Part of `mem` held by complete pieces waiting to be hashed (owned by
+    /// a [`CompleteJob`]); the rest is partial pieces, which can spill.
+    completing: AtomicUsize,
+    /// Woken whenever memory is released.
+    freed: Notify,
 }
 
 impl Shared {
@@ -97,6 +103,9 @@ impl Shared {
 
     fn sub_mem(&self, n: usize) {
         self.mem.fetch_sub(n, Ordering::AcqRel);
+        if n > 0 {
+            self.freed.notify_waiters();
+        }
     }
 
     /// End a job: mark the piece verified (or forget its data) and release
@@ -159,6 +168,7 @@ impl CompleteJob {
     /// bitfield; others are forgotten and may be written again.
     pub(crate) fn finish(mut self, verified: bool) {
         self.done = true;
+        self.shared.completing.fetch_sub(self.mem, Ordering::AcqRel);
         self.shared.finish(&self.slot, self.mem, verified);
     }
 }
@@ -166,6 +176,7 @@ impl CompleteJob {
 impl Drop for CompleteJob {
     fn drop(&mut self) {
         if !self.done {
+            self.shared.completing.fetch_sub(self.mem, Ordering::AcqRel);
             self.shared.finish(&self.slot, self.mem, false);
         }
     }
@@ -245,6 +256,8 @@ impl WriteCache {
                 mem: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 spilled: AtomicU64::new(0),
+                freed: Notify::new(),
+                completing: AtomicUsize::new(0),
             }),
             spill_lock: Mutex::new(()),
         }
@@ -329,6 +342,7 @@ impl WriteCache {
             st.phase = Phase::Completing;
             let blocks: Vec<(u32, Block)> = std::mem::take(&mut st.blocks).into_iter().collect();
             let mem = slot.mem.swap(0, Ordering::AcqRel);
+            self.shared.completing.fetch_add(mem, Ordering::AcqRel);
             drop(st);
             return Inserted::Complete(CompleteJob {
                 shared: self.shared.clone(),
@@ -340,20 +354,44 @@ impl WriteCache {
         }
     }
 
-    /// Whether the cache holds more than its cap.
+    /// Notified whenever memory is released (a piece finished, was spilled
+    /// or discarded).
+    pub(crate) fn freed(&self) -> &Notify {
+        &self.shared.freed
+    }
+
+    /// Whether the cache holds more than its cap (partial and complete
+    /// pieces together).
     pub(crate) fn over_cap(&self) -> bool {
         self.shared.mem.load(Ordering::Acquire) > self.shared.cap
     }
 
-    /// Spill partial pieces, least recently written first, until the cache
-    /// is back under its cap. `write(piece, begin, bufs)` must write the
+    /// Whether partial pieces alone hold more than the cap: then spilling
+    /// is the only way down.
+    pub(crate) fn partial_over_cap(&self) -> bool {
+        let completing = self.shared.completing.load(Ordering::Acquire);
+        self.shared
+            .mem
+            .load(Ordering::Acquire)
+            .saturating_sub(completing)
+            > self.shared.cap
+    }
+
+    /// Bytes held by complete pieces waiting to be hashed.
+    pub(crate) fn completing_bytes(&self) -> usize {
+        self.shared.completing.load(Ordering::Acquire)
+    }
+
+    /// Spill partial pieces, least recently written first, until partial
+    /// pieces alone are back under the cap (memory held by complete pieces
+    /// is released by their jobs, not by spilling). `write(piece, begin, bufs)` must write the
     /// concatenation of `bufs` at `begin` in `piece`.
     pub(crate) fn spill<E>(
         &self,
         mut write: impl FnMut(u32, u32, &[&[u8]]) -> Result<(), E>,
     ) -> Result<(), E> {
         let _one_at_a_time = lock(&self.spill_lock);
-        while self.over_cap() {
+        while self.partial_over_cap() {
             let victim = {
                 let idx = lock(&self.shared.index);
                 idx.slots

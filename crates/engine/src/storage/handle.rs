@@ -86,7 +86,13 @@ impl StorageHandle {
 
     /// [`Storage::write_block`]: returns at once unless the block completes
     /// its piece (then after hashing and writing it) or the write cache is
-    /// over its cap (then after writing partial pieces out: backpressure).
+    /// over its cap (then after writing partial pieces out, or waiting for
+    /// complete pieces to be hashed: backpressure).
+    ///
+    /// Memory stays within about `write_cache_bytes` + one block per
+    /// concurrent caller + the pieces being hashed, provided the caller
+    /// bounds its concurrency (e.g. one `write_block` in flight per peer,
+    /// plus the completing blocks it spawns).
     pub async fn write_block(
         &self,
         piece: u32,
@@ -97,9 +103,7 @@ impl StorageHandle {
         let size = s.piece_bounds(piece, begin, data.len() as u64)?;
         match s.cache.insert(piece, size, begin, &data, false) {
             Inserted::Stored => {
-                if s.cache.over_cap() {
-                    self.blocking(|s| s.spill()).await?;
-                }
+                self.relieve_memory().await?;
                 Ok(WriteOutcome::Stored)
             }
             Inserted::Duplicate => Ok(WriteOutcome::Duplicate),
@@ -109,6 +113,28 @@ impl StorageHandle {
                 self.detached(move |s| s.write_block(piece, begin, &data))
                     .await
             }
+        }
+    }
+
+    /// Back under the write cache's cap before returning: spill partial
+    /// pieces, or, when the memory is held by complete pieces waiting to be
+    /// hashed, wait for them. This is the backpressure that keeps memory
+    /// bounded when hashing is slower than the network: the peer's task
+    /// stops reading its socket meanwhile.
+    async fn relieve_memory(&self) -> Result<(), StorageError> {
+        let cache = &self.storage.cache;
+        loop {
+            if cache.partial_over_cap() {
+                self.blocking(|s| s.spill()).await?;
+                continue;
+            }
+            let freed = cache.freed().notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if !cache.over_cap() || cache.completing_bytes() == 0 {
+                return Ok(());
+            }
+            freed.await;
         }
     }
 

@@ -286,7 +286,7 @@ impl Storage {
 
     /// Write partial pieces out while the cache is over its cap.
     fn spill(&self) -> Result<(), StorageError> {
-        if !self.cache.over_cap() {
+        if !self.cache.partial_over_cap() {
             return Ok(());
         }
         self.cache.spill(|piece, begin, bufs| {

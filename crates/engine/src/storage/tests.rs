@@ -258,3 +258,53 @@ fn async_handle_many_writers_bounded_memory() {
     let c = std::fs::read(dir.path().join("t/c")).unwrap();
     assert_eq!(c, content((3 << 20) + 5, (5 << 20) + 17));
 }
+
+#[test]
+fn hashing_slower_than_writing_applies_backpressure() {
+    // One peer writes as fast as it can and hands each completing block to
+    // a task of its own (as the session does); one blocking thread hashes.
+    // Without backpressure the complete pieces waiting to be hashed pile up
+    // in memory; with it the writer waits and memory stays near the cap.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let piece = 256u32 << 10;
+    let t = torrent(u64::from(piece), vec![(vec!["f".into()], 32 << 20)], None);
+    let cap = 1 << 20;
+    let cfg = StorageConfig {
+        blocking_threads: 1,
+        ..config(cap)
+    };
+    let handle = StorageHandle::new(Storage::open(Arc::new(t), dir.path(), cfg).unwrap());
+    let all = Bytes::from(content(0, 32 << 20));
+    rt.block_on(async {
+        let mut completions = Vec::new();
+        for p in 0..128u32 {
+            for begin in (0..piece).step_by(16 << 10) {
+                let at = (p * piece + begin) as usize;
+                let data = all.slice(at..at + (16 << 10));
+                if begin + (16 << 10) == piece {
+                    let h = handle.clone();
+                    completions.push(tokio::spawn(async move {
+                        h.write_block(p, begin, data).await.unwrap()
+                    }));
+                } else {
+                    let r = handle.write_block(p, begin, data).await.unwrap();
+                    assert_eq!(r, WriteOutcome::Stored);
+                }
+            }
+        }
+        for c in completions {
+            assert_eq!(c.await.unwrap(), WriteOutcome::Verified);
+        }
+    });
+    let stats = handle.cache_stats();
+    assert!(handle.verified().is_complete());
+    assert!(
+        stats.peak_bytes <= cap + piece as usize + (16 << 10),
+        "{stats:?}"
+    );
+}
