@@ -1,0 +1,654 @@
+//! `shoal download` / `shoal seed` against real clients on loopback:
+//! Transmission 3.00, libtorrent 2.0 (python3-libtorrent) and aria2, alone
+//! and in a mixed swarm through `shoal tracker`; a multi-file torrent with
+//! odd sizes and an empty file; resume after SIGINT and after SIGKILL; and
+//! `shoal demo`. Every test checks the SHA-256 of every file it moved.
+//!
+//! Transmission 3.00 never dials a 127.x peer, so it is always the one
+//! being dialed (by Shoal or libtorrent).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Bound of every wait for one transfer.
+const LIMIT: Duration = Duration::from_secs(60);
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(name)
+}
+
+/// A child process whose stdout and stderr go to files (no pipe can fill
+/// up), killed with its process group on drop.
+struct Logged {
+    proc: Proc,
+    name: String,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Logged {
+    fn spawn(name: &str, dir: &Path, cmd: &mut Command) -> Logged {
+        let out = dir.join(format!("{name}.out"));
+        let err = dir.join(format!("{name}.err"));
+        let file = |p: &Path| std::fs::File::create(p).expect("log file");
+        let proc = Proc::spawn(
+            cmd.stdin(Stdio::null())
+                .stdout(file(&out))
+                .stderr(file(&err)),
+        );
+        Logged {
+            proc,
+            name: name.to_string(),
+            out,
+            err,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Both logs, for failure messages.
+    fn logs(&self) -> String {
+        let tail = |s: String| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        };
+        format!(
+            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
+            self.name,
+            tail(self.stdout()),
+            self.name,
+            tail(self.stderr())
+        )
+    }
+
+    /// Wait until stderr (or stdout) contains `needle`; panics otherwise.
+    fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let ok = wait_until(limit, || {
+            self.stderr().contains(needle) || self.stdout().contains(needle)
+        });
+        assert!(
+            ok,
+            "{} never printed {needle:?}\n{}",
+            self.name,
+            self.logs()
+        );
+    }
+
+    /// The address of its `listening on ADDR` line.
+    fn listening(&mut self) -> SocketAddr {
+        self.wait_for("listening on ", Duration::from_secs(15));
+        let text = self.stderr();
+        let addr = text
+            .lines()
+            .find_map(|l| l.split("listening on ").nth(1))
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.parse().ok());
+        addr.unwrap_or_else(|| panic!("bad listening line\n{}", self.logs()))
+    }
+
+    /// Wait for it to exit; panics with its logs on timeout.
+    fn finish(&mut self, limit: Duration) -> ExitStatus {
+        match self.proc.wait_timeout(limit) {
+            Some(s) => s,
+            None => panic!(
+                "{} did not finish within {limit:?}\n{}",
+                self.name,
+                self.logs()
+            ),
+        }
+    }
+
+    /// Wait for a successful exit and parse the last JSON line of stdout.
+    fn finish_json(&mut self, limit: Duration) -> Value {
+        let status = self.finish(limit);
+        assert!(
+            status.success(),
+            "{} failed: {status}\n{}",
+            self.name,
+            self.logs()
+        );
+        let out = self.stdout();
+        let line = out.lines().rev().find(|l| l.starts_with('{'));
+        line.and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{} printed no JSON\n{}", self.name, self.logs()))
+    }
+}
+
+/// `shoal create` with the given piece length and trackers; returns the
+/// info-hash.
+fn create_torrent(content: &Path, out: &Path, piece_length: &str, trackers: &[String]) -> String {
+    let mut cmd = shoal();
+    cmd.arg("create").arg(content).arg("-o").arg(out);
+    cmd.args(["--piece-length", piece_length, "--json"]);
+    for t in trackers {
+        cmd.args(["-t", t]);
+    }
+    let o = run_with_timeout(&mut cmd, LIMIT);
+    assert!(o.status.success(), "shoal create: {}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).expect("create JSON");
+    v["info_hash"].as_str().expect("info_hash").to_string()
+}
+
+/// Relative paths of every file under `root` (or `root` itself if a file).
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+        let path = base.join(rel);
+        if path.is_dir() {
+            for e in std::fs::read_dir(&path).expect("read_dir") {
+                walk(base, &rel.join(e.expect("entry").file_name()), out);
+            }
+        } else {
+            out.push(rel.to_path_buf());
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, Path::new(""), &mut out);
+    out.sort();
+    out
+}
+
+/// Every file of `original` exists in `copy` with the same SHA-256 (empty
+/// files: exist and are empty).
+fn assert_same_content(original: &Path, copy: &Path, who: &str) {
+    for rel in files_under(original) {
+        let (a, b) = (original.join(&rel), copy.join(&rel));
+        assert!(b.is_file(), "{who}: {b:?} is missing");
+        assert_eq!(
+            sha256_file(&a),
+            sha256_file(&b),
+            "{who}: {rel:?} differs from the original"
+        );
+    }
+}
+
+/// Sum of `downloaded_from[].bytes` in a `shoal download --json` report.
+fn bytes_from_peers(report: &Value) -> u64 {
+    report["downloaded_from"]
+        .as_array()
+        .expect("downloaded_from")
+        .iter()
+        .map(|p| p["bytes"].as_u64().expect("bytes"))
+        .sum()
+}
+
+/// `shoal seed` on 127.0.0.1 (not announcing unless `tracker`); returns
+/// once it has checked its data and seeds.
+fn shoal_seed(work: &Path, torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, SocketAddr) {
+    let mut cmd = shoal();
+    cmd.arg("seed").arg(torrent).arg("--dir").arg(dir);
+    cmd.args(["--listen", "127.0.0.1:0"]).args(extra);
+    let mut p = Logged::spawn("shoal-seed", work, &mut cmd);
+    let addr = p.listening();
+    p.wait_for("seeding ", LIMIT);
+    (p, addr)
+}
+
+/// `shoal download` on 127.0.0.1 with `--json`.
+fn shoal_download(work: &Path, name: &str, torrent: &Path, dir: &Path, extra: &[&str]) -> Logged {
+    let mut cmd = shoal();
+    cmd.arg("download").arg(torrent).arg("--dir").arg(dir);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]).args(extra);
+    Logged::spawn(name, work, &mut cmd)
+}
+
+/// A libtorrent peer (tests/scripts/lt_node.py) on a free port.
+fn libtorrent(
+    work: &Path,
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> (Logged, u16) {
+    require_libtorrent();
+    let port = free_port();
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.arg(script("lt_node.py")).arg(torrent).arg(dir);
+    cmd.arg(port.to_string()).args(extra);
+    cmd.args(["--timeout", "60"]);
+    (Logged::spawn(name, work, &mut cmd), port)
+}
+
+/// A libtorrent seeder, returned once it seeds.
+fn libtorrent_seed(work: &Path, torrent: &Path, dir: &Path) -> (Logged, u16) {
+    let (mut p, port) = libtorrent(work, "lt-seed", torrent, dir, &["--seed"]);
+    p.wait_for("seeding", LIMIT);
+    (p, port)
+}
+
+/// A transmission-daemon with its own config dir: no DHT, LSD, PEX, uTP or
+/// port mapping, RPC and peers on free loopback ports.
+struct Transmission {
+    logged: Logged,
+    rpc: u16,
+    port: u16,
+}
+
+impl Transmission {
+    fn start(work: &Path, name: &str, download_dir: &Path) -> Transmission {
+        require("transmission-daemon");
+        require("transmission-remote");
+        let (rpc, port) = (free_port(), free_port());
+        let cfg = work.join(format!("{name}-config"));
+        std::fs::create_dir_all(&cfg).expect("mkdir");
+        let settings = serde_json::json!({
+            "dht-enabled": false, "lpd-enabled": false, "utp-enabled": false,
+            "pex-enabled": false, "port-forwarding-enabled": false,
+            "peer-port": port, "peer-port-random-on-start": false,
+            "rpc-port": rpc, "rpc-bind-address": "127.0.0.1",
+            "rpc-authentication-required": false,
+            "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+            "encryption": 0, "download-dir": download_dir,
+            "incomplete-dir-enabled": false, "ratio-limit-enabled": false,
+            "idle-seeding-limit-enabled": false, "blocklist-enabled": false,
+            "speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
+        });
+        std::fs::write(cfg.join("settings.json"), settings.to_string()).expect("settings");
+        let mut cmd = Command::new("transmission-daemon");
+        cmd.arg("-f").arg("-g").arg(&cfg);
+        let logged = Logged::spawn(name, work, &mut cmd);
+        assert!(
+            wait_for_tcp(rpc, Duration::from_secs(15)),
+            "transmission-daemon did not start\n{}",
+            logged.logs()
+        );
+        Transmission { logged, rpc, port }
+    }
+
+    fn remote(&self, args: &[&str]) -> String {
+        let o = run_with_timeout(
+            Command::new("transmission-remote")
+                .arg(format!("127.0.0.1:{}", self.rpc))
+                .args(args),
+            Duration::from_secs(15),
+        );
+        assert!(
+            o.status.success(),
+            "transmission-remote {args:?}: {}",
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    fn add(&self, torrent: &Path) {
+        self.remote(&["-a", torrent.to_str().expect("utf-8 path")]);
+    }
+
+    /// Wait until torrent 1 is complete and verified.
+    fn wait_complete(&self, limit: Duration) {
+        let done = wait_until(limit, || {
+            self.remote(&["-t", "1", "-i"])
+                .contains("Percent Done: 100%")
+        });
+        assert!(
+            done,
+            "Transmission did not complete:\n{}\n{}",
+            self.remote(&["-t", "1", "-i"]),
+            self.logged.logs()
+        );
+    }
+}
+
+/// `shoal tracker` on 127.0.0.1 (HTTP, 10 s announce interval); returns
+/// it and its announce URL.
+fn shoal_tracker(work: &Path) -> (Logged, SocketAddr) {
+    let mut cmd = shoal();
+    cmd.args([
+        "tracker",
+        "--http",
+        "127.0.0.1:0",
+        "--announce-interval",
+        "10",
+    ]);
+    let mut t = Logged::spawn("tracker", work, &mut cmd);
+    t.wait_for("listening http on ", Duration::from_secs(15));
+    let addr = t
+        .stderr()
+        .lines()
+        .find_map(|l| l.split("listening http on ").nth(1))
+        .and_then(|a| a.trim().parse().ok())
+        .expect("tracker address");
+    (t, addr)
+}
+
+/// The tracker's `/stats` JSON.
+fn tracker_stats(addr: SocketAddr) -> Value {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect tracker");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = write!(
+        s,
+        "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    );
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_default()
+}
+
+/// Single-file content of `len` bytes: returns (content dir, file path).
+fn single_file(work: &Path, len: usize, seed: u64) -> (PathBuf, PathBuf) {
+    let dir = work.join("seed");
+    let file = dir.join("payload.bin");
+    write_file(&file, len, seed);
+    (dir, file)
+}
+
+#[test]
+fn shoal_downloads_from_transmission() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 5 * MIB + 777, 1);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let tr = Transmission::start(work, "tr-seed", &seed_dir);
+    tr.add(&torrent);
+    tr.wait_complete(LIMIT);
+
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{}", tr.port);
+    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
+    let report = dl.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal from Transmission");
+    assert_eq!(bytes_from_peers(&report), 5 * MIB as u64 + 777, "{report}");
+    let from = &report["downloaded_from"][0];
+    assert_eq!(from["peer"], peer.as_str(), "{report}");
+    assert!(
+        from["client"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Transmission"),
+        "client not recognised: {report}"
+    );
+}
+
+#[test]
+fn shoal_downloads_from_libtorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 7 * MIB + 12_345, 2);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "128K", &[]);
+    let (_lt, port) = libtorrent_seed(work, &torrent, &seed_dir);
+
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
+    let report = dl.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal from libtorrent");
+    assert_eq!(
+        bytes_from_peers(&report),
+        7 * MIB as u64 + 12_345,
+        "{report}"
+    );
+    assert!(
+        report["downloaded_from"][0]["client"]
+            .as_str()
+            .unwrap_or("")
+            .contains("libtorrent"),
+        "client not recognised: {report}"
+    );
+}
+
+#[test]
+fn libtorrent_downloads_from_shoal() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 7 * MIB + 4321, 3);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+
+    let out = work.join("out");
+    let peer = addr.to_string();
+    let (mut lt, _) = libtorrent(work, "lt-leech", &torrent, &out, &["--peer", &peer]);
+    let report = lt.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "libtorrent from shoal");
+    assert_eq!(report["bytes"], 7 * MIB as u64 + 4321, "{report}");
+}
+
+#[test]
+fn aria2_downloads_from_shoal() {
+    require("aria2c");
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (_tracker, taddr) = shoal_tracker(work);
+    let url = format!("http://{taddr}/announce");
+    let (seed_dir, file) = single_file(work, 6 * MIB + 99, 4);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[url]);
+    let (seed, _) = shoal_seed(work, &torrent, &seed_dir, &[]);
+    let announced = wait_until(Duration::from_secs(15), || {
+        tracker_stats(taddr)["seeders"].as_u64() == Some(1)
+    });
+    assert!(announced, "shoal seed never announced\n{}", seed.logs());
+
+    // aria2 has no --peer: it finds the seeder through the tracker.
+    let out = work.join("out");
+    let mut cmd = Command::new("aria2c");
+    cmd.arg("--dir").arg(&out).arg(&torrent).args([
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--disable-ipv6=true",
+        "--seed-time=0",
+        "--bt-stop-timeout=50",
+        "--file-allocation=none",
+        "--summary-interval=0",
+        "--console-log-level=warn",
+    ]);
+    cmd.arg(format!("--listen-port={}", free_port()));
+    let mut aria = Logged::spawn("aria2c", work, &mut cmd);
+    let status = aria.finish(LIMIT);
+    assert!(
+        status.success(),
+        "aria2c failed: {status}\n{}\n{}",
+        aria.logs(),
+        seed.logs()
+    );
+    assert_same_content(&seed_dir, &out, "aria2 from shoal");
+}
+
+/// One Shoal seeder (upload limited so that leechers must trade) and
+/// leechers of Shoal, libtorrent and Transmission, all through `shoal
+/// tracker`.
+#[test]
+fn mixed_swarm_through_shoal_tracker() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (_tracker, taddr) = shoal_tracker(work);
+    let url = format!("http://{taddr}/announce");
+    let (seed_dir, file) = single_file(work, 6 * MIB + 5, 5);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[url]);
+    let (_seed, _) = shoal_seed(work, &torrent, &seed_dir, &["--upload-limit", "2M"]);
+
+    // Transmission first: the others learn it from the tracker and dial it.
+    let tr_dir = work.join("tr");
+    std::fs::create_dir_all(&tr_dir).expect("mkdir");
+    let tr = Transmission::start(work, "tr-leech", &tr_dir);
+    tr.add(&torrent);
+    let announced = wait_until(Duration::from_secs(20), || {
+        tracker_stats(taddr)["leechers"].as_u64() == Some(1)
+    });
+    assert!(
+        announced,
+        "Transmission never announced: {}",
+        tracker_stats(taddr)
+    );
+
+    // The others stay after completing, so that nobody is left without a source.
+    let (sh_dir, lt_dir) = (work.join("shoal"), work.join("lt"));
+    let mut sh = shoal_download(work, "shoal-leech", &torrent, &sh_dir, &["--seed"]);
+    let (mut lt, _) = libtorrent(work, "lt-leech", &torrent, &lt_dir, &["--stay"]);
+    sh.wait_for("download complete", LIMIT);
+    lt.wait_for("\"seconds\"", LIMIT);
+    tr.wait_complete(LIMIT);
+
+    assert_same_content(&seed_dir, &sh_dir, "shoal leecher");
+    assert_same_content(&seed_dir, &lt_dir, "libtorrent leecher");
+    assert_same_content(&seed_dir, &tr_dir, "Transmission leecher");
+}
+
+/// Files of odd sizes across 16 KiB pieces, with an empty file and nested
+/// directories: Shoal seeds to libtorrent and downloads from libtorrent;
+/// both sides end with every file, the empty one included.
+#[test]
+fn multi_file_odd_sizes_with_libtorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let content = work.join("seed").join("odd");
+    let sizes: [(&str, usize); 7] = [
+        ("empty.txt", 0),
+        ("a/one.bin", 1),
+        ("a/b/prime.bin", 65_537),
+        ("c.bin", 100_003),
+        ("d/e/f.bin", 262_145),
+        ("tail.bin", 16 * KIB - 1),
+        ("z/last.bin", 3),
+    ];
+    for (i, (rel, len)) in sizes.iter().enumerate() {
+        write_file(&content.join(rel), *len, 100 + i as u64);
+    }
+    let torrent = work.join("odd.torrent");
+    create_torrent(&content, &torrent, "16K", &[]);
+
+    // Shoal seeds, libtorrent downloads.
+    let (_seed, addr) = shoal_seed(work, &torrent, &work.join("seed"), &[]);
+    let lt_out = work.join("lt");
+    let peer = addr.to_string();
+    let (mut lt, _) = libtorrent(work, "lt-leech", &torrent, &lt_out, &["--peer", &peer]);
+    lt.finish_json(LIMIT);
+    assert_same_content(&content, &lt_out.join("odd"), "libtorrent from shoal");
+
+    // libtorrent seeds, Shoal downloads.
+    let (_lt_seed, port) = libtorrent_seed(work, &torrent, &work.join("seed"));
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
+    dl.finish_json(LIMIT);
+    assert_same_content(&content, &out.join("odd"), "shoal from libtorrent");
+}
+
+/// Stop a rate-limited download half way with `signal`, check what is on
+/// disk, restart it unlimited: it completes and fetches only what was
+/// missing.
+fn resume_after(signal: i32) {
+    const PIECE: u64 = 64 * 1024;
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 8 * MIB, 7);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let pieces = 128;
+    let (_lt, port) = libtorrent_seed(work, &torrent, &seed_dir);
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{port}");
+
+    let args = ["--peer", &peer, "--download-limit", "1M"];
+    let mut first = shoal_download(work, "first", &torrent, &out, &args);
+    // Progress lines come every few seconds; stop once past 25%.
+    let started = Instant::now();
+    let halfway = wait_until(LIMIT, || {
+        first
+            .stderr()
+            .lines()
+            .filter_map(|l| {
+                l.split("% (")
+                    .next()?
+                    .rsplit(' ')
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .any(|p| p >= 25.0)
+    });
+    assert!(halfway, "no progress past 25%\n{}", first.logs());
+    first.proc.signal(signal);
+    let status = first.finish(Duration::from_secs(15));
+    assert!(
+        !status.success(),
+        "an interrupted download must not report success"
+    );
+    eprintln!("stopped after {:?}: {status}", started.elapsed());
+
+    // What is really on disk now.
+    let o = run_with_timeout(
+        shoal()
+            .arg("verify")
+            .arg(&torrent)
+            .arg("--dir")
+            .arg(&out)
+            .arg("--json"),
+        LIMIT,
+    );
+    let v: Value = serde_json::from_str(stdout(&o).trim())
+        .unwrap_or_else(|_| panic!("verify JSON: {} {}", stdout(&o), stderr(&o)));
+    let valid = v["valid"].as_u64().expect("valid");
+    assert!(
+        valid > 0 && valid < pieces,
+        "{valid} of {pieces} pieces on disk"
+    );
+
+    let mut second = shoal_download(work, "second", &torrent, &out, &["--peer", &peer]);
+    let report = second.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "resumed download");
+    let missing = (pieces - valid) * PIECE;
+    let fetched = report["bytes"].as_u64().expect("bytes");
+    eprintln!("{valid} of {pieces} pieces on disk after the stop; restart fetched {fetched} bytes ({missing} missing)");
+    assert!(
+        fetched <= missing + 2 * PIECE,
+        "fetched {fetched} bytes, but only {missing} were missing\n{}",
+        second.logs()
+    );
+    assert_eq!(bytes_from_peers(&report), fetched, "{report}");
+    assert!(
+        second
+            .stderr()
+            .contains(&format!("found {valid} of {pieces} pieces")),
+        "restart did not find the {valid} pieces on disk\n{}",
+        second.logs()
+    );
+}
+
+#[test]
+fn resume_after_sigint() {
+    resume_after(2);
+}
+
+#[test]
+fn resume_after_sigkill() {
+    resume_after(9);
+}
+
+#[test]
+fn demo_runs_and_summarizes() {
+    let started = Instant::now();
+    let o = run_with_timeout(shoal().arg("demo"), LIMIT);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "shoal demo failed:\n{text}\n{}",
+        stderr(&o)
+    );
+    assert!(started.elapsed() < LIMIT);
+    assert_eq!(text.matches("identical").count(), 4, "{text}");
+    assert!(text.contains("copies verified"), "{text}");
+}
