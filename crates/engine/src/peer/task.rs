@@ -184,7 +184,7 @@ async fn run(
     let registered = {
         let mut st = t.lock();
         let have = st.picker.have().clone();
-        let r = st.register(
+        st.register(
             addr,
             theirs.peer_id,
             outgoing,
@@ -196,8 +196,7 @@ async fn run(
                 s
             },
             signal.clone(),
-        );
-        r
+        )
     };
     let key = match registered {
         Ok(k) => k,
@@ -299,14 +298,18 @@ async fn read_loop(
 
 use bytes::BufMut as _;
 
-/// Send whatever the peer state queues, until the connection closes.
+/// Blocks read from storage for one upload batch.
+type ReadBatch = (Vec<BlockRequest>, Result<Vec<Bytes>, crate::storage::StorageError>);
+
+/// Send whatever the peer state queues, until the connection closes. The
+/// next batch of blocks is read from storage while the current one is
+/// being written to the socket.
 async fn write_loop(
     t: Arc<TorrentShared>,
     key: PeerKey,
     signal: Arc<PeerSignal>,
     mut writer: OwnedWriteHalf,
 ) {
-    let mut uploads: Vec<BlockRequest> = Vec::new();
     let mut bufs: Vec<Bytes> = Vec::new();
     let mut sent_payload = 0u64;
     let limiter = t.session.upload_limit.clone();
@@ -314,8 +317,10 @@ async fn write_loop(
         .as_ref()
         .map_or(UPLOAD_BATCH, |l| l.burst().min(UPLOAD_BATCH));
     let storage = t.storage.storage().clone();
+    // Blocks read and ready to send.
+    let mut ready: Option<(Vec<BlockRequest>, Vec<Bytes>)> = None;
     loop {
-        let outbox = {
+        let (outbox, uploads) = {
             let mut st = t.lock();
             let now = Instant::now();
             if sent_payload > 0 {
@@ -329,11 +334,11 @@ async fn write_loop(
                 slot.state.on_uploaded(now, sent_payload);
                 sent_payload = 0;
             }
-            uploads.clear();
+            let mut uploads = Vec::new();
             slot.state.next_uploads(batch, &mut uploads);
-            slot.state.take_outbox()
+            (slot.state.take_outbox(), uploads)
         };
-        if outbox.is_empty() && uploads.is_empty() {
+        if outbox.is_empty() && uploads.is_empty() && ready.is_none() {
             if signal.is_closed() {
                 return;
             }
@@ -344,24 +349,48 @@ async fn write_loop(
             }
             continue;
         }
+        // Start reading the next batch now; it is written next time round.
+        let reading = if uploads.is_empty() {
+            None
+        } else {
+            if let Some(l) = &limiter {
+                let total: u64 = uploads.iter().map(|r| u64::from(r.length)).sum();
+                l.acquire(total).await;
+            }
+            let st = storage.clone();
+            Some(tokio::task::spawn_blocking(move || -> ReadBatch {
+                let r = read_blocks(&st, &uploads);
+                (uploads, r)
+            }))
+        };
         bufs.clear();
         if !outbox.is_empty() {
             bufs.push(outbox);
         }
-        if !uploads.is_empty() {
-            let total: u64 = uploads.iter().map(|r| u64::from(r.length)).sum();
-            if let Some(l) = &limiter {
-                l.acquire(total).await;
+        if let Some((reqs, blocks)) = ready.take() {
+            let mut hdr = BytesMut::with_capacity(reqs.len() * shoal_wire::PIECE_HEADER_LEN);
+            for (r, data) in reqs.iter().zip(blocks) {
+                encode_piece_header(r.piece, r.begin, r.length, &mut hdr);
+                bufs.push(hdr.split().freeze());
+                bufs.push(data);
+                sent_payload += u64::from(r.length);
             }
-            let reqs = std::mem::take(&mut uploads);
-            let st = storage.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                let r = read_blocks(&st, &reqs);
-                (reqs, r)
-            })
-            .await;
-            let (reqs, blocks) = match read {
-                Ok((reqs, Ok(blocks))) => (reqs, blocks),
+        }
+        if !bufs.is_empty() {
+            let write = async { write_all_bufs(&mut writer, &mut bufs).await };
+            let result = tokio::select! {
+                r = write => r,
+                _ = signal.close.notified() => return,
+            };
+            if let Err(e) = result {
+                trace!(error = %e, "write failed");
+                t.lock().remove_peer(key, &format!("write error: {e}"));
+                return;
+            }
+        }
+        if let Some(reading) = reading {
+            match reading.await {
+                Ok((reqs, Ok(blocks))) => ready = Some((reqs, blocks)),
                 Ok((_, Err(e))) => {
                     if !e.is_peer_error() {
                         t.fail(format!("reading for upload: {e}"));
@@ -370,25 +399,7 @@ async fn write_loop(
                     return;
                 }
                 Err(_) => return,
-            };
-            uploads = reqs;
-            let mut hdr = BytesMut::with_capacity(uploads.len() * shoal_wire::PIECE_HEADER_LEN);
-            for (r, data) in uploads.iter().zip(blocks) {
-                encode_piece_header(r.piece, r.begin, r.length, &mut hdr);
-                bufs.push(hdr.split().freeze());
-                bufs.push(data);
-                sent_payload += u64::from(r.length);
             }
-        }
-        let write = async { write_all_bufs(&mut writer, &mut bufs).await };
-        let result = tokio::select! {
-            r = write => r,
-            _ = signal.close.notified() => return,
-        };
-        if let Err(e) = result {
-            trace!(error = %e, "write failed");
-            t.lock().remove_peer(key, &format!("write error: {e}"));
-            return;
         }
     }
 }

@@ -127,6 +127,9 @@ impl TorrentShared {
     /// of its own so the caller's socket keeps flowing while it is hashed.
     pub async fn store(self: &Arc<Self>, block: BlockRequest, data: bytes::Bytes, completes: bool) {
         if completes {
+            // Hashing takes a while: copy the block so the socket's receive
+            // buffer it points into is not held meanwhile.
+            let data = bytes::Bytes::copy_from_slice(&data);
             let this = self.clone();
             tokio::spawn(async move {
                 let r = this
