@@ -139,3 +139,84 @@ async fn attacks_drop_only_the_attacker() {
     honest.stop().await;
     seed.stop().await;
 }
+
+/// A peer that claims every piece and answers every request with garbage.
+/// Returns how many blocks it sent before the connection was dropped.
+async fn corrupt_seeder(
+    listener: tokio::net::TcpListener,
+    info_hash: [u8; 20],
+    pieces: u32,
+) -> usize {
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut hs = [0u8; 68];
+    s.read_exact(&mut hs).await.unwrap();
+    let ours = Handshake::new(info_hash, PeerId(*b"-XX0000-corruptcorru")).with_fast(true);
+    s.write_all(&ours.to_bytes()).await.unwrap();
+    s.write_all(&frame(&Message::HaveAll)).await.unwrap();
+    s.write_all(&frame(&Message::Unchoke)).await.unwrap();
+    let mut decoder = shoal_wire::MessageDecoder::new(Some(pieces));
+    let mut buf = BytesMut::with_capacity(1 << 16);
+    let mut sent = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), s.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return sent,
+        }
+        while let Ok(Some(m)) = decoder.decode(&mut buf) {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = m
+            {
+                let garbage = Message::Piece {
+                    index,
+                    begin,
+                    data: vec![0xa5u8; length as usize].into(),
+                };
+                if s.write_all(&frame(&garbage)).await.is_err() {
+                    return sent;
+                }
+                sent += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_data_bans_its_sender_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("data.bin", 1_500_000)], 5);
+    let torrent = make_torrent(&seed_dir.join("data.bin"), u64::from(PIECE_LEN));
+    let s0 = session(Some(1_000_000), None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+
+    let bad = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad_addr = bad.local_addr().unwrap();
+    let bad_task = tokio::spawn(corrupt_seeder(
+        bad,
+        torrent.info_hash.0,
+        torrent.piece_count(),
+    ));
+
+    let s1 = session(None, None).await;
+    let dl = tmp.path().join("dl");
+    let h = add(&s1, &torrent, &dl, vec![s0.local_addr(), bad_addr]).await;
+    complete_within(&h, 30).await;
+    assert_same_tree(&seed_dir, &dl);
+
+    let sent = tokio::time::timeout(Duration::from_secs(5), bad_task)
+        .await
+        .expect("the corrupt peer was never disconnected")
+        .unwrap();
+    assert!(sent > 0, "the corrupt peer was never asked for anything");
+    let from = h.contributions();
+    assert!(
+        from.iter()
+            .any(|c| c.peer == s0.local_addr() && c.bytes > 0),
+        "{from:?}"
+    );
+    h.stop().await;
+    seed.stop().await;
+}

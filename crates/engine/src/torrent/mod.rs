@@ -1,6 +1,7 @@
 //! One torrent in a session: its shared state, its housekeeping loop and
 //! the [`TorrentHandle`] the application holds.
 
+mod smartban;
 mod state;
 
 pub use state::Contribution;

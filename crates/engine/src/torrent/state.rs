@@ -13,9 +13,10 @@ use shoal_wire::PeerId;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
+use super::smartban::SmartBan;
 use crate::choker::{Choker, PeerStats};
 use crate::peer::{Effect, PeerError, PeerState};
-use crate::picker::PiecePicker;
+use crate::picker::{PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::PeerKey;
 
@@ -110,7 +111,7 @@ pub(crate) struct TorrentState {
     next_key: u64,
     banned_ids: HashSet<PeerId>,
     banned_addrs: HashSet<SocketAddr>,
-    strikes: HashMap<PeerId, u32>,
+    smartban: SmartBan,
     pub candidates: HashMap<SocketAddr, Candidate>,
     contributions: HashMap<SocketAddr, Contribution>,
     peers_seen: HashSet<PeerId>,
@@ -132,7 +133,7 @@ impl TorrentState {
             next_key: 1,
             banned_ids: HashSet::new(),
             banned_addrs: HashSet::new(),
-            strikes: HashMap::new(),
+            smartban: SmartBan::default(),
             candidates: HashMap::new(),
             contributions: HashMap::new(),
             peers_seen: HashSet::new(),
@@ -358,6 +359,7 @@ impl TorrentState {
         slot.state.fill_requests(&mut self.picker, now);
         let mut interest_changed = false;
         let mut bytes = 0u64;
+        let sender = self.peers.get(&key).map(|s| s.peer_id);
         effects.retain(|e| match e {
             Effect::Cancel { peer, block } => {
                 if let Some(other) = self.peers.get_mut(peer) {
@@ -370,8 +372,13 @@ impl TorrentState {
                 interest_changed = true;
                 false
             }
-            Effect::Store { block, .. } => {
+            Effect::Store { block, data, .. } => {
                 bytes += u64::from(block.length);
+                if let Some(id) = sender {
+                    let blocks = self.picker.blocks_in_piece(block.piece);
+                    self.smartban
+                        .record(block.piece, block.begin / BLOCK_SIZE, blocks, id, data);
+                }
                 true
             }
         });
@@ -497,6 +504,9 @@ impl TorrentState {
             return self.is_complete();
         }
         self.verified_since_save += 1;
+        for id in self.smartban.on_verified(piece) {
+            self.ban(id);
+        }
         for slot in self.peers.values_mut() {
             slot.state.announce_have(piece, &self.picker, now);
             slot.state.update_interest(&self.picker, now);
@@ -509,40 +519,42 @@ impl TorrentState {
         complete
     }
 
-    /// Storage found `piece` corrupt: re-download it and apply smart-ban to
-    /// the peers that sent it. A peer that was the only source of a bad
-    /// piece, or took part in two, is banned.
+    /// Storage found `piece` corrupt: re-download it, and ban whoever
+    /// smart-ban proves sent bad data (see [`SmartBan`]).
     pub fn on_piece_failed(&mut self, piece: u32, now: Instant) {
-        let contributors = match self.picker.on_piece_failed(piece) {
-            Ok(c) => c,
+        match self.picker.on_piece_failed(piece) {
+            Ok(c) => warn!(
+                piece,
+                peers = c.peers().len(),
+                "piece failed its hash check"
+            ),
             Err(e) => {
                 warn!(piece, error = %e, "failed piece unknown to the picker");
                 return;
             }
-        };
-        let peers = contributors.peers();
-        warn!(piece, peers = peers.len(), "piece failed its hash check");
-        let sole = peers.len() == 1;
-        let mut ban = Vec::new();
-        for key in peers {
-            let Some(slot) = self.peers.get(&key) else {
-                continue;
-            };
-            let strikes = self.strikes.entry(slot.peer_id).or_insert(0);
-            *strikes += 1;
-            if sole || *strikes >= 2 {
-                ban.push(key);
-            }
         }
-        for key in ban {
+        for id in self.smartban.on_failed(piece) {
+            self.ban(id);
+        }
+        self.refill_all(now);
+    }
+
+    /// Ban a peer for sending corrupt data and disconnect it.
+    fn ban(&mut self, id: PeerId) {
+        self.banned_ids.insert(id);
+        let keys: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.peer_id == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
             if let Some(slot) = self.peers.get(&key) {
                 warn!(peer = %slot.addr, client = %slot.client(), "banning peer for sending corrupt data");
-                self.banned_ids.insert(slot.peer_id);
                 self.banned_addrs.insert(slot.addr);
             }
             self.remove_peer(key, "sent corrupt data");
         }
-        self.refill_all(now);
     }
 
     /// Number of connected peers.
