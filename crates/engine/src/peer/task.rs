@@ -299,7 +299,10 @@ async fn read_loop(
 use bytes::BufMut as _;
 
 /// Blocks read from storage for one upload batch.
-type ReadBatch = (Vec<BlockRequest>, Result<Vec<Bytes>, crate::storage::StorageError>);
+type ReadBatch = (
+    Vec<BlockRequest>,
+    Result<Vec<Bytes>, crate::storage::StorageError>,
+);
 
 /// Send whatever the peer state queues, until the connection closes. The
 /// next batch of blocks is read from storage while the current one is
