@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Swarm harness: a tracker (`shoal tracker`), one seeder and N leechers, each
+# a separate process on 127.0.0.1 with its upload limited to RATE (download
+# unlimited unless DOWN is set), run to completion; then the same with
+# libtorrent peers (python3-libtorrent, same limits, limits applied to
+# loopback peers too). Leechers stay after completing, as in the model.
+# Prints T (start of the leechers to the last one complete), the minimum
+# distribution time (Kumar & Ross 2006)
+#   T* = max(F/u_s, F/min d_i, N·F/(u_s + Σu_i))
+# and T/T* for both swarms, and checks every leecher's copy.
+#
+# usage: bench/swarm-bench.sh [N=20] [SIZE_MiB=64] [RATE=2M]
+#   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
+#   DOWN=rate       download limit of every leecher (default unlimited)
+#   SWARMS="shoal lt"  which swarms to run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-20}
+size_mib=${2:-64}
+rate=${3:-2M}
+swarms=${SWARMS:-"shoal lt"}
+scripts/install-test-deps.sh
+if [ -z "${SHOAL_BIN:-}" ]; then
+    cargo build --release -p shoal --locked >&2
+fi
+shoal=${SHOAL_BIN:-$PWD/target/release/shoal}
+py=/usr/bin/python3
+lt_node=$PWD/crates/shoal/tests/scripts/lt_node.py
+work=$(mktemp -d /tmp/shoal-swarm-bench.XXXXXX)
+pids=()
+stop_all() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+}
+trap 'stop_all; rm -rf "$work"' EXIT
+
+bytes() { # 2M -> 2097152
+    awk -v s="$1" 'BEGIN{ m = 1; u = toupper(substr(s, length(s)));
+        if (u == "K") m = 1024; else if (u == "M") m = 1048576; else if (u == "G") m = 1073741824;
+        if (m > 1) s = substr(s, 1, length(s) - 1); printf "%d", s * m }'
+}
+port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+u=$(bytes "$rate")
+d=$([ -n "${DOWN:-}" ] && bytes "$DOWN" || echo 0)
+file_bytes=$((size_mib << 20))
+mkdir -p "$work/seed"
+head -c "$file_bytes" /dev/urandom > "$work/seed/data.bin"
+sum=$(sha1sum < "$work/seed/data.bin")
+limit=$(awk -v f="$file_bytes" -v u="$u" 'BEGIN{ t = 10 * f / u; print (t < 120 ? 120 : t) }')
+
+# T* with u_s = u_i = u and d_i = d (0: unlimited).
+tstar=$(awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" 'BEGIN{
+    a = f / u; b = (d > 0) ? f / d : 0; c = n * f / (u + n * u);
+    t = a; if (b > t) t = b; if (c > t) t = c; print t }')
+
+# run_swarm KIND: prints "T verified_count"
+run_swarm() {
+    local kind=$1 tport tracker_pid
+    tport=$(port)
+    "$shoal" tracker --http "127.0.0.1:$tport" --announce-interval 10 >/dev/null 2>"$work/tracker.log" &
+    pids+=("$!")
+    for _ in $(seq 100); do grep -q "listening http" "$work/tracker.log" && break; sleep 0.1; done
+    "$shoal" create "$work/seed/data.bin" -o "$work/t.torrent" -t "http://127.0.0.1:$tport/announce" \
+        --piece-length 256K >/dev/null
+
+    # The seeder, settled before the leechers start.
+    if [ "$kind" = shoal ]; then
+        "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen 127.0.0.1:0 \
+            --upload-limit "$u" 2>"$work/seeder.log" &
+        pids+=("$!")
+        for _ in $(seq 300); do grep -q "^seeding " "$work/seeder.log" && break; sleep 0.1; done
+    else
+        $py "$lt_node" "$work/t.torrent" "$work/seed" "$(port)" --seed --up "$u" \
+            --timeout 3600 >"$work/seeder.log" 2>&1 &
+        pids+=("$!")
+        for _ in $(seq 300); do grep -q "^seeding" "$work/seeder.log" && break; sleep 0.1; done
+    fi
+    sleep 1
+
+    local start i
+    start=$(now)
+    for i in $(seq "$n"); do
+        mkdir -p "$work/l$i"
+        if [ "$kind" = shoal ]; then
+            local down=()
+            [ "$d" -gt 0 ] && down=(--download-limit "$d")
+            "$shoal" download "$work/t.torrent" --dir "$work/l$i" --listen 127.0.0.1:0 \
+                --upload-limit "$u" "${down[@]}" --seed >"$work/l$i.out" 2>"$work/l$i.log" &
+        else
+            $py "$lt_node" "$work/t.torrent" "$work/l$i" "$(port)" --up "$u" --down "$d" \
+                --stay --timeout 3600 >"$work/l$i.out" 2>"$work/l$i.log" &
+        fi
+        pids+=("$!")
+    done
+
+    # Record when each leecher reports completion.
+    local -a done_at=()
+    local left=$n deadline
+    deadline=$(awk -v s="$start" -v l="$limit" 'BEGIN{ printf "%.3f", s + l }')
+    while [ "$left" -gt 0 ] && awk -v t="$(now)" -v d="$deadline" 'BEGIN{ exit !(t < d) }'; do
+        for i in $(seq "$n"); do
+            [ -n "${done_at[$i]:-}" ] && continue
+            if grep -q -e "download complete" -e '"seconds"' "$work/l$i.log" "$work/l$i.out" 2>/dev/null; then
+                done_at[$i]=$(now)
+                left=$((left - 1))
+            fi
+        done
+        sleep 0.2
+    done
+    stop_all
+
+    local ok=0 last=$start
+    for i in $(seq "$n"); do
+        [ -n "${done_at[$i]:-}" ] || { echo "$kind leecher $i did not finish:" >&2; tail -3 "$work/l$i.log" >&2; continue; }
+        last=$(printf '%s\n%s\n' "$last" "${done_at[$i]}" | sort -g | tail -1)
+        [ "$(sha1sum < "$work/l$i/data.bin")" = "$sum" ] && ok=$((ok + 1))
+    done
+    rm -rf "$work"/l*
+    if [ "$left" -gt 0 ]; then
+        echo "$limit $ok"
+    else
+        echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok"
+    fi
+}
+
+declare -A result
+for kind in $swarms; do
+    result[$kind]=$(run_swarm "$kind")
+    echo "$kind: ${result[$kind]}" >&2
+done
+
+echo
+echo "swarm: 1 seeder + $n leechers over 127.0.0.1, F = $size_mib MiB, u_s = u_i = $rate/s, d_i = ${DOWN:-unlimited}"
+awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" -v t="$tstar" 'BEGIN{
+    printf "T* = max(F/u_s = %.1f s, F/min d_i = %s, N*F/(u_s+sum u_i) = %.1f s) = %.1f s\n",
+        f/u, (d > 0) ? sprintf("%.1f s", f/d) : "0", n*f/(u+n*u), t }'
+printf '%-12s %9s %7s %10s\n' swarm "T (s)" "T/T*" verified
+for kind in $swarms; do
+    read -r t ok <<<"${result[$kind]}"
+    name=$([ "$kind" = shoal ] && echo Shoal || echo libtorrent)
+    awk -v k="$name" -v t="$t" -v s="$tstar" -v ok="$ok" -v n="$n" 'BEGIN{
+        printf "%-12s %9.1f %7.2f %7d/%d\n", k, t, t/s, ok, n }'
+done
