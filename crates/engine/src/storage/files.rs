@@ -34,7 +34,7 @@ use super::StorageError;
 use crate::resume::FileState;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
-use shoal_metainfo::Layout;
+use shoal_metainfo::Torrent;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -240,18 +240,6 @@ impl Dir {
     }
 }
 
-/// Where one torrent file lives below the download directory.
-#[derive(Debug)]
-struct FileInfo {
-    /// Directories from the download directory down to the file's parent
-    /// (for a multi-file torrent the first is the torrent's name).
-    dirs: Vec<String>,
-    /// The file's own name.
-    name: String,
-    /// Length the torrent gives it.
-    length: u64,
-}
-
 /// An open file in the cache.
 #[derive(Debug)]
 struct Cached {
@@ -273,7 +261,10 @@ struct FdCache {
 #[derive(Debug)]
 pub(crate) struct FileSet {
     root: Dir,
-    files: Vec<FileInfo>,
+    /// The torrent, for its file paths (not copied: they can be many).
+    torrent: Arc<Torrent>,
+    /// The torrent's folder below `root` (multi-file torrents only).
+    base: Option<String>,
     cache: Mutex<FdCache>,
     /// Files written since the last [`FileSet::sync_dirty`].
     dirty: Vec<AtomicBool>,
@@ -288,44 +279,40 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl FileSet {
-    /// Describe the torrent's files below `root`; `base` is the torrent's
-    /// folder for a multi-file torrent, `None` for a single file. Opens
-    /// nothing except to check that an existing base is not a symlink.
+    /// Describe `torrent`'s files below `root`: in a folder named after
+    /// the torrent for a multi-file torrent, directly in `root` for a single
+    /// file. Checks every path component; opens nothing except to check
+    /// that an existing folder (or single file) is not a symlink.
     pub(crate) fn new(
         root: Dir,
-        base: Option<&str>,
-        layout: &Layout,
+        torrent: Arc<Torrent>,
         max_open: usize,
     ) -> Result<FileSet, StorageError> {
-        let mut files = Vec::with_capacity(layout.files.len());
-        if let Some(b) = base {
+        let layout = &torrent.layout;
+        let base = layout.multi_file.then(|| torrent.name.clone());
+        if let Some(b) = &base {
             check_component(b)?;
         }
         for f in &layout.files {
-            let Some((name, parents)) = f.path.split_last() else {
+            if f.path.is_empty() {
                 return Err(StorageError::UnsafePath {
                     component: String::new(),
                 });
-            };
+            }
             for c in &f.path {
                 check_component(c)?;
             }
-            let dirs = base
-                .map(str::to_string)
-                .into_iter()
-                .chain(parents.iter().cloned())
-                .collect();
-            files.push(FileInfo {
-                dirs,
-                name: name.clone(),
-                length: f.length,
-            });
         }
         let set = FileSet {
             root,
-            dirty: files.iter().map(|_| AtomicBool::new(false)).collect(),
+            dirty: layout
+                .files
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             sync_lock: Mutex::new(()),
-            files,
+            base,
+            torrent,
             cache: Mutex::new(FdCache {
                 capacity: max_open.max(1),
                 tick: 0,
@@ -334,18 +321,41 @@ impl FileSet {
         };
         // Fail early and clearly on a planted symlink at the content base
         // (the torrent's folder, or a single file itself).
-        match base {
+        match &set.base {
             Some(b) => {
                 set.root.child_dir(b, false)?;
             }
-            None if set.files.len() == 1 => {
-                set.in_parent(0, false, |dir, info| {
-                    dir.open_file(&info.name, Access::Read)
-                })?;
+            None if set.len() == 1 => {
+                set.in_parent(0, false, |dir, name| dir.open_file(name, Access::Read))?;
             }
             None => {}
         }
         Ok(set)
+    }
+
+    /// Directories from the download directory down to file `index`'s
+    /// parent, and its name.
+    fn parts(&self, index: usize) -> (impl Iterator<Item = &str>, &str) {
+        let path = self
+            .torrent
+            .layout
+            .files
+            .get(index)
+            .map_or(&[][..], |f| &f.path[..]);
+        let (name, parents) = path
+            .split_last()
+            .map_or(("", &[][..]), |(n, p)| (n.as_str(), p));
+        let dirs = self
+            .base
+            .iter()
+            .map(String::as_str)
+            .chain(parents.iter().map(String::as_str));
+        (dirs, name)
+    }
+
+    /// Length the torrent gives file `index`.
+    fn length(&self, index: usize) -> u64 {
+        self.torrent.layout.files.get(index).map_or(0, |f| f.length)
     }
 
     /// The download directory.
@@ -356,57 +366,57 @@ impl FileSet {
     /// Path of file `index`, for messages.
     pub(crate) fn display_path(&self, index: usize) -> PathBuf {
         let mut p = self.root.path().to_path_buf();
-        if let Some(f) = self.files.get(index) {
-            p.extend(&f.dirs);
-            p.push(&f.name);
-        }
+        let (dirs, name) = self.parts(index);
+        p.extend(dirs);
+        p.push(name);
         p
     }
 
-    /// Walk to the parent directory of file `index` and run `f` on it.
-    /// `Ok(None)` if a directory is missing and `create` is false.
+    /// Walk to the parent directory of file `index` and run `f` on it with
+    /// the file's name. `Ok(None)` if a directory is missing and `create`
+    /// is false.
     fn in_parent<T>(
         &self,
         index: usize,
         create: bool,
-        f: impl FnOnce(&Dir, &FileInfo) -> Result<T, StorageError>,
+        f: impl FnOnce(&Dir, &str) -> Result<T, StorageError>,
     ) -> Result<Option<T>, StorageError> {
-        let info = &self.files[index];
+        let (dirs, name) = self.parts(index);
         let mut owned: Option<Dir> = None;
-        for d in &info.dirs {
+        for d in dirs {
             let parent = owned.as_ref().unwrap_or(&self.root);
             match parent.child_dir(d, create)? {
                 Some(next) => owned = Some(next),
                 None => return Ok(None),
             }
         }
-        f(owned.as_ref().unwrap_or(&self.root), info).map(Some)
+        f(owned.as_ref().unwrap_or(&self.root), name).map(Some)
     }
 
     /// Open file `index` without the cache. `Write` creates it (and its
     /// directories) and sets its length to the torrent's, sparsely.
     fn open_uncached(&self, index: usize, access: Access) -> Result<Option<File>, StorageError> {
-        let opened = self.in_parent(index, access == Access::Write, |dir, info| {
-            dir.open_file(&info.name, access)
+        let opened = self.in_parent(index, access == Access::Write, |dir, name| {
+            dir.open_file(name, access)
         })?;
         let Some(Some(file)) = opened else {
             return Ok(None);
         };
         if access == Access::Write {
-            let info = &self.files[index];
+            let expected = self.length(index);
             let path = || self.display_path(index);
             let len = file
                 .metadata()
                 .map_err(|e| StorageError::io(path(), e))?
                 .len();
-            if len != info.length {
-                if len > info.length {
-                    warn!(path = %path().display(), len, expected = info.length,
+            if len != expected {
+                if len > expected {
+                    warn!(path = %path().display(), len, expected,
                         "file longer than the torrent says: truncating");
                 } else {
-                    debug!(path = %path().display(), len = info.length, "preallocating (sparse)");
+                    debug!(path = %path().display(), len = expected, "preallocating (sparse)");
                 }
-                file.set_len(info.length)
+                file.set_len(expected)
                     .map_err(|e| StorageError::io(path(), e))?;
             }
         }
@@ -516,9 +526,7 @@ impl FileSet {
     /// Size and modification time of file `index`, or `None` if it is
     /// absent or not something we would open (symlink, FIFO, ...).
     pub(crate) fn state(&self, index: usize) -> Option<FileState> {
-        let r = self.in_parent(index, false, |dir, info| {
-            dir.open_file(&info.name, Access::Read)
-        });
+        let r = self.in_parent(index, false, |dir, name| dir.open_file(name, Access::Read));
         let file = match r {
             Ok(Some(Some(f))) => f,
             Ok(_) => return None,
@@ -540,8 +548,8 @@ impl FileSet {
     /// Create every zero-length file that does not exist yet (they hold no
     /// piece, so nothing else would create them).
     pub(crate) fn create_empty_files(&self) -> Result<(), StorageError> {
-        for (i, f) in self.files.iter().enumerate() {
-            if f.length != 0 {
+        for i in 0..self.len() {
+            if self.length(i) != 0 {
                 continue;
             }
             match self.state(i) {
@@ -561,7 +569,7 @@ impl FileSet {
 
     /// Number of files.
     pub(crate) fn len(&self) -> usize {
-        self.files.len()
+        self.torrent.layout.files.len()
     }
 }
 
@@ -625,14 +633,31 @@ mod tests {
         ));
     }
 
+    fn torrent(files: Vec<(Vec<String>, u64)>) -> Arc<Torrent> {
+        let layout = shoal_metainfo::Layout::new(16 << 10, files, true).unwrap();
+        Arc::new(Torrent {
+            info_hash: shoal_metainfo::InfoHash([0; 20]),
+            info_bytes: Vec::new(),
+            name: "t".into(),
+            piece_hashes: vec![[0; 20]; layout.piece_count as usize],
+            layout,
+            private: false,
+            source: None,
+            trackers: Vec::new(),
+            web_seeds: Vec::new(),
+            comment: None,
+            created_by: None,
+            creation_date: None,
+        })
+    }
+
     #[test]
     fn fd_cache_is_bounded() {
         let t = tempfile::tempdir().unwrap();
         let files: Vec<(Vec<String>, u64)> = (0..50)
             .map(|i| (vec![format!("d{}", i % 5), format!("f{i}")], 10))
             .collect();
-        let layout = Layout::new(16 << 10, files, true).unwrap();
-        let set = FileSet::new(Dir::open_root(t.path()).unwrap(), Some("t"), &layout, 8).unwrap();
+        let set = FileSet::new(Dir::open_root(t.path()).unwrap(), torrent(files), 8).unwrap();
         for i in 0..50 {
             let f = set.get(i, Access::Write).unwrap();
             assert_eq!(f.metadata().unwrap().len(), 10);
@@ -641,8 +666,12 @@ mod tests {
         assert!(t.path().join("t/d3/f48").is_file());
         // Reads reuse writable handles; a missing file is Missing.
         set.get(49, Access::Read).unwrap();
-        let layout2 = Layout::new(16 << 10, vec![(vec!["nope".into()], 5)], true).unwrap();
-        let set2 = FileSet::new(Dir::open_root(t.path()).unwrap(), Some("t"), &layout2, 8).unwrap();
+        let set2 = FileSet::new(
+            Dir::open_root(t.path()).unwrap(),
+            torrent(vec![(vec!["nope".into()], 5)]),
+            8,
+        )
+        .unwrap();
         assert!(matches!(
             set2.get(0, Access::Read),
             Err(StorageError::Missing(_))

@@ -203,8 +203,7 @@ impl Storage {
         }
         files::check_component(&torrent.name)?;
         let root = Dir::open_root(dir)?;
-        let base = layout.multi_file.then_some(torrent.name.as_str());
-        let files = FileSet::new(root, base, layout, config.max_open_files)?;
+        let files = FileSet::new(root, torrent.clone(), config.max_open_files)?;
         files.create_empty_files()?;
         debug!(info_hash = %torrent.info_hash, dir = %dir.display(), files = layout.files.len(),
             pieces = layout.piece_count, "storage opened");
