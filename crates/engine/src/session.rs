@@ -294,11 +294,20 @@ impl Drop for Session {
     }
 }
 
+/// Most incoming connections in their handshake at once; more are closed
+/// at once (a connection flood costs us nothing).
+const MAX_INCOMING_HANDSHAKES: usize = 64;
+
 async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES));
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                tokio::spawn(crate::peer::accept(shared.clone(), stream, addr));
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    debug!(%addr, "too many incoming handshakes: connection closed");
+                    continue;
+                };
+                tokio::spawn(crate::peer::accept(shared.clone(), stream, addr, permit));
             }
             Err(e) => {
                 // Out of descriptors and the like: back off a little.

@@ -109,7 +109,12 @@ async fn outgoing_handshake(
 
 /// Handle an incoming connection: read the handshake prefix, find the
 /// torrent, answer, read the peer id, then run the connection.
-pub(crate) async fn accept(session: Arc<SessionShared>, mut stream: TcpStream, addr: SocketAddr) {
+pub(crate) async fn accept(
+    session: Arc<SessionShared>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    handshake_permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let timeout = session.config.handshake_timeout;
     let prefix = async {
@@ -162,6 +167,7 @@ pub(crate) async fn accept(session: Arc<SessionShared>, mut stream: TcpStream, a
     if id == t.peer_id() {
         return;
     }
+    drop(handshake_permit);
     run(t, stream, addr, prefix.with_peer_id(id), false).await;
 }
 

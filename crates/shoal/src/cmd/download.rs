@@ -134,14 +134,15 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Start a session and add the torrent; prints the listening address and
-/// the result of the initial check.
+/// Start a session and add the torrent; prints the listening address.
+/// Returns the check's report and when the torrent started (after the
+/// check).
 pub async fn start(
     torrent: Torrent,
     dir: &Path,
     net: &NetArgs,
     download_limit: Option<u64>,
-) -> anyhow::Result<(Session, TorrentHandle, CheckReport)> {
+) -> anyhow::Result<(Session, TorrentHandle, CheckReport, Instant)> {
     let peers = net.resolve_peers()?;
     let session = Session::start(net.session_config(download_limit)).await?;
     eprintln!("listening on {}", session.local_addr());
@@ -160,10 +161,12 @@ pub async fn start(
             },
         )
         .await;
+    // Peers are dialed as soon as the torrent is added.
+    let started = Instant::now();
     drop(progress);
     let (handle, report) =
         added.with_context(|| format!("cannot open {name} in {}", dir.display()))?;
-    Ok((session, handle, report))
+    Ok((session, handle, report, started))
 }
 
 /// Run `shoal download`.
@@ -174,7 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn download(args: Args, torrent: Torrent) -> anyhow::Result<()> {
     let info_hash = torrent.info_hash.to_hex();
-    let (_session, handle, report) =
+    let (_session, handle, report, started) =
         start(torrent, &args.dir, &args.net, args.download_limit).await?;
     if report.verified_pieces > 0 {
         eprintln!(
@@ -184,7 +187,6 @@ async fn download(args: Args, torrent: Torrent) -> anyhow::Result<()> {
             report.rechecked_pieces
         );
     }
-    let started = Instant::now();
     let progress = SwarmProgress::start(handle.clone(), false);
     let outcome = tokio::select! {
         r = handle.wait_complete() => Some(r),

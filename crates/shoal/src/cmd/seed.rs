@@ -22,7 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let torrent = load_source(&args.torrent)?;
     runtime()?.block_on(async move {
         let name = torrent.name.clone();
-        let (_session, handle, _report) = start(torrent, &args.dir, &args.net, None).await?;
+        let (_session, handle, _report, _) = start(torrent, &args.dir, &args.net, None).await?;
         let s = handle.stats();
         if !s.complete {
             handle.stop().await;
