@@ -423,3 +423,34 @@ fn kill_dash_9_never_trusts_unwritten_pieces() {
         "only {interrupted} children killed mid-way"
     );
 }
+
+#[test]
+fn external_change_between_saves_is_still_noticed() {
+    // Saves only stat the files written since the previous save; a file
+    // changed behind our back keeps its recorded state, so the restart
+    // still rechecks it.
+    let fx = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let s = fx.open(dir.path(), cfg());
+    check(&s);
+    let n = fx.torrent.layout.piece_count;
+    fx.write_pieces(&s, 0..n);
+    s.save_resume().unwrap();
+    let four = fx.path(dir.path(), 4);
+    set_mtime(&four, SystemTime::now() + Duration::from_secs(300));
+    s.save_resume().unwrap();
+    drop(s);
+    let s = fx.open(dir.path(), cfg());
+    let report = check(&s);
+    assert_eq!(report.resume, ResumeStatus::FilesChanged(1));
+    assert_eq!(
+        report.hashed_bytes,
+        piece_bytes(&fx, fx.torrent.layout.file_pieces(4))
+    );
+    assert!(s.verified().is_complete());
+    // That check recorded the new state: the next save and restart match.
+    s.save_resume().unwrap();
+    drop(s);
+    let s = fx.open(dir.path(), cfg());
+    assert_eq!(check(&s).resume, ResumeStatus::Matched);
+}

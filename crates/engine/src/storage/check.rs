@@ -19,8 +19,12 @@ impl Storage {
     pub fn check(&self, progress: &CreateProgress) -> Result<CheckReport, StorageError> {
         let layout = self.layout();
         let count = layout.piece_count as usize;
+        for i in 0..self.files.len() {
+            self.files.take_touched(i);
+        }
         let current: Vec<Option<FileState>> =
             (0..self.files.len()).map(|i| self.files.state(i)).collect();
+        *crate::storage::files::lock(&self.file_states) = current.clone();
         let (mut verified, to_check, resume) =
             match resume::load_in(self.files.root(), &self.torrent) {
                 Ok(Some(r)) => {

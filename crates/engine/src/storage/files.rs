@@ -268,6 +268,8 @@ pub(crate) struct FileSet {
     cache: Mutex<FdCache>,
     /// Files written since the last [`FileSet::sync_dirty`].
     dirty: Vec<AtomicBool>,
+    /// Files written (or resized) since the last [`FileSet::take_touched`].
+    touched: Vec<AtomicBool>,
     /// Serialises syncs: a sync returning means every write that marked a
     /// file dirty before it started is durable, even if a concurrent sync
     /// took the flag.
@@ -310,6 +312,7 @@ impl FileSet {
                 .iter()
                 .map(|_| AtomicBool::new(false))
                 .collect(),
+            touched: layout.files.iter().map(|_| AtomicBool::new(true)).collect(),
             sync_lock: Mutex::new(()),
             base,
             torrent,
@@ -418,6 +421,7 @@ impl FileSet {
                 }
                 file.set_len(expected)
                     .map_err(|e| StorageError::io(path(), e))?;
+                self.mark_touched(index);
             }
         }
         Ok(Some(file))
@@ -470,6 +474,21 @@ impl FileSet {
         if let Some(d) = self.dirty.get(index) {
             d.store(true, Ordering::Release);
         }
+        self.mark_touched(index);
+    }
+
+    fn mark_touched(&self, index: usize) {
+        if let Some(t) = self.touched.get(index) {
+            t.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether file `index` was written or resized since the last call
+    /// (initially: yes), clearing the flag.
+    pub(crate) fn take_touched(&self, index: usize) -> bool {
+        self.touched
+            .get(index)
+            .is_some_and(|t| t.swap(false, Ordering::AcqRel))
     }
 
     /// Make every file written since the last call durable. Returns how

@@ -73,7 +73,7 @@ pub use error::StorageError;
 pub use handle::StorageHandle;
 
 use crate::bitfield::Bitfield;
-use crate::resume::{self, ResumeData};
+use crate::resume::{self, FileState, ResumeData};
 use bytes::Bytes;
 use cache::{Block, CompleteJob, Inserted, WriteCache};
 use files::{Access, Dir, FileSet};
@@ -175,6 +175,9 @@ pub struct Storage {
     config: StorageConfig,
     hashed_bytes: AtomicU64,
     resume_lock: Mutex<()>,
+    /// File states last recorded (by the check or a resume save); empty
+    /// until then.
+    file_states: Mutex<Vec<Option<FileState>>>,
 }
 
 impl Storage {
@@ -215,6 +218,7 @@ impl Storage {
             config,
             hashed_bytes: AtomicU64::new(0),
             resume_lock: Mutex::new(()),
+            file_states: Mutex::new(Vec::new()),
         })
     }
 
@@ -493,9 +497,33 @@ impl Storage {
         let data = ResumeData {
             info_hash: self.torrent.info_hash,
             verified,
-            files: (0..self.files.len()).map(|i| self.files.state(i)).collect(),
+            files: self.file_states(),
         };
         resume::save_in(self.files.root(), &data)
+    }
+
+    /// The state of every file, stat-ing again only those written since
+    /// the last call: a torrent of 100,000 files can save resume data often.
+    /// A file changed by someone else meanwhile keeps its old state, so a
+    /// restart sees the difference and rechecks it.
+    fn file_states(&self) -> Vec<Option<FileState>> {
+        let mut known = files::lock(&self.file_states);
+        if known.len() != self.files.len() {
+            *known = vec![None; self.files.len()];
+            for i in 0..self.files.len() {
+                self.files.take_touched(i);
+            }
+            for (i, s) in known.iter_mut().enumerate() {
+                *s = self.files.state(i);
+            }
+        } else {
+            for (i, s) in known.iter_mut().enumerate() {
+                if self.files.take_touched(i) {
+                    *s = self.files.state(i);
+                }
+            }
+        }
+        known.clone()
     }
 }
 
