@@ -21,6 +21,7 @@
 //! [`storage`] and announces to trackers.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
 
 mod announce;
 pub mod bitfield;

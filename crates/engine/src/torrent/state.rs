@@ -54,6 +54,15 @@ pub(crate) struct PeerSlot {
 }
 
 impl PeerSlot {
+    /// The peer's address for reports: its listening address when it told
+    /// us (an incoming connection's port is ephemeral).
+    pub fn public_addr(&self) -> SocketAddr {
+        match self.state.listen_port() {
+            Some(p) if !self.outgoing => SocketAddr::new(self.addr.ip(), p),
+            _ => self.addr,
+        }
+    }
+
     /// A display name for the peer's client.
     pub fn client(&self) -> String {
         client_name(&self.state, &self.peer_id)
@@ -297,9 +306,9 @@ impl TorrentState {
         let client = slot.client();
         let e = self
             .contributions
-            .entry(slot.addr)
+            .entry(slot.public_addr())
             .or_insert_with(|| Contribution {
-                peer: slot.addr,
+                peer: slot.public_addr(),
                 client: client.clone(),
                 bytes: 0,
             });
@@ -312,11 +321,13 @@ impl TorrentState {
         let mut all = self.contributions.clone();
         for slot in self.peers.values() {
             if slot.state.downloaded() > 0 {
-                let e = all.entry(slot.addr).or_insert_with(|| Contribution {
-                    peer: slot.addr,
-                    client: slot.client(),
-                    bytes: 0,
-                });
+                let e = all
+                    .entry(slot.public_addr())
+                    .or_insert_with(|| Contribution {
+                        peer: slot.public_addr(),
+                        client: slot.client(),
+                        bytes: 0,
+                    });
                 e.bytes += slot.state.downloaded();
             }
         }
