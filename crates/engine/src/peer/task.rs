@@ -271,24 +271,25 @@ async fn read_loop(
         if let Some(l) = &limiter {
             l.consume(n as u64);
         }
+        let mut violation = None;
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(m)) => msgs.push(m),
                 Ok(None) => break,
                 Err(e) => {
-                    t.lock().remove_peer(key, &e.to_string());
-                    return format!("protocol error: {e}");
+                    violation = Some(format!("protocol error: {e}"));
+                    break;
                 }
             }
         }
         if msgs.is_empty() {
-            continue;
+            match violation {
+                Some(v) => return v,
+                None => continue,
+            }
         }
         let now = Instant::now();
         let result = t.lock().on_messages(key, &mut msgs, now, &mut effects);
-        if let Err(e) = result {
-            return e.to_string();
-        }
         for e in effects.drain(..) {
             if let Effect::Store {
                 block,
@@ -298,6 +299,12 @@ async fn read_loop(
             {
                 t.store(block, data, completes).await;
             }
+        }
+        if let Err(e) = result {
+            return e.to_string();
+        }
+        if let Some(v) = violation {
+            return v;
         }
     }
 }

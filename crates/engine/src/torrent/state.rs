@@ -341,7 +341,8 @@ impl TorrentState {
         self.peers_seen.len()
     }
 
-    /// Apply a batch of messages from `key`. On error the peer is removed.
+    /// Apply a batch of messages from `key`. On error the peer is removed;
+    /// `effects` then holds only the blocks to store.
     pub fn on_messages(
         &mut self,
         key: PeerKey,
@@ -362,7 +363,10 @@ impl TorrentState {
         }
         msgs.clear();
         if let Err(e) = result {
-            effects.clear();
+            // Blocks it sent before misbehaving are marked received in the
+            // picker: they must still be stored (the hash check vouches
+            // for them), or their pieces would never complete.
+            effects.retain(|e| matches!(e, Effect::Store { .. }));
             self.remove_peer(key, &e.to_string());
             return Err(e);
         }
