@@ -165,7 +165,7 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
             let (percent, status) = match peer.child.try_wait()? {
                 None => {
                     running += 1;
-                    (peer.percent(), String::new())
+                    (peer.percent(), peer.detail())
                 }
                 Some(s) if s.success() => {
                     peer.finished = true;
@@ -191,6 +191,9 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
             );
         }
         if running == 0 {
+            for b in bars.iter().flat_map(|(_, bars)| bars) {
+                b.finish();
+            }
             return Ok(());
         }
         ensure!(
@@ -235,6 +238,8 @@ struct Output {
     listening: Option<SocketAddr>,
     /// The last percentage seen on stderr.
     percent: f64,
+    /// What followed that percentage (pieces, rates, peers).
+    detail: String,
     /// The last lines of stderr, for error messages.
     tail: Vec<String>,
     /// All of stdout.
@@ -309,6 +314,13 @@ impl Peer {
         self.out.lock().map(|o| o.percent).unwrap_or(0.0)
     }
 
+    fn detail(&self) -> String {
+        self.out
+            .lock()
+            .map(|o| o.detail.clone())
+            .unwrap_or_default()
+    }
+
     fn log_tail(&self) -> String {
         // Give the reader threads a moment to drain the pipes.
         std::thread::sleep(Duration::from_millis(100));
@@ -353,6 +365,7 @@ impl Output {
         }
         if let Some(p) = last_percent(line) {
             self.percent = p;
+            self.detail = line.rsplit('%').next().unwrap_or("").trim().to_string();
         }
         self.tail.push(line.to_string());
         if self.tail.len() > 20 {
