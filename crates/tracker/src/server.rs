@@ -290,9 +290,11 @@ async fn serve_conn(
     clock: &Clock,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut body: Vec<u8> = Vec::with_capacity(1024);
+    // Small to start (most requests are ~300 bytes, answers ~100): idle
+    // keep-alive connections should cost little; they grow when needed.
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut out: Vec<u8> = Vec::with_capacity(512);
+    let mut body: Vec<u8> = Vec::with_capacity(256);
     loop {
         let mut used = 0;
         let mut close = false;
@@ -339,8 +341,8 @@ async fn serve_conn(
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(1024);
         }
         match tokio::time::timeout(HTTP_IDLE, stream.read_buf(&mut buf)).await {
             Ok(Ok(0)) | Err(_) => return Ok(()),

@@ -186,3 +186,80 @@ fn address_in_use_is_a_clear_error() {
     assert!(matches!(e, ServerError::Bind { proto: "udp", .. }), "{e}");
     server.shutdown();
 }
+
+#[test]
+fn udp_and_http_over_ipv6_loopback() {
+    // Skip quietly only if this machine has no IPv6 loopback at all.
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let opts = ServerOptions {
+        http: vec!["[::1]:0".parse().unwrap()],
+        udp: vec!["[::1]:0".parse().unwrap()],
+        threads: 1,
+    };
+    let server = Server::start(Tracker::new(TrackerConfig::default()), &opts).unwrap();
+    let addr = server.udp_addrs()[0];
+    let mut peers_seen = Vec::new();
+    for port in [3001u16, 3002] {
+        let s = UdpSocket::bind("[::1]:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.connect(addr).unwrap();
+        let mut pkt = Vec::new();
+        write_connect_request(&mut pkt, 1);
+        s.send(&pkt).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = s.recv(&mut buf).unwrap();
+        let Response::Connect { connection_id, .. } = parse_response(&buf[..n], true).unwrap()
+        else {
+            panic!()
+        };
+        pkt.clear();
+        write_announce_request(
+            &mut pkt,
+            &AnnounceRequest {
+                connection_id,
+                transaction_id: 2,
+                info_hash: [6; 20],
+                peer_id: [7; 20],
+                downloaded: 0,
+                left: 1,
+                uploaded: 0,
+                event: Event::Started,
+                ip: 0,
+                key: 0,
+                num_want: -1,
+                port,
+            },
+        );
+        s.send(&pkt).unwrap();
+        let n = s.recv(&mut buf).unwrap();
+        // The IPv6 form: 18-byte peers.
+        assert_eq!((n - ANNOUNCE_RESPONSE_HEADER_LEN) % 18, 0);
+        let Response::Announce { peers, .. } = parse_response(&buf[..n], true).unwrap() else {
+            panic!()
+        };
+        peers_seen = peers;
+    }
+    assert_eq!(
+        peers_seen,
+        vec!["[::1]:3001".parse::<SocketAddr>().unwrap()]
+    );
+    // HTTP over IPv6: the peers come back in `peers6`.
+    let mut s = TcpStream::connect(server.http_addrs()[0]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let q = format!(
+        "GET /announce?info_hash={}&peer_id={}&port=3003&left=1 HTTP/1.1\r\n\r\n",
+        encode(&[6; 20]),
+        encode(&[8; 20])
+    );
+    s.write_all(q.as_bytes()).unwrap();
+    let (_, body) = read_response(&mut s);
+    assert!(
+        String::from_utf8_lossy(&body).contains("6:peers636:"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    server.shutdown();
+}
