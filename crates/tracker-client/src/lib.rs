@@ -23,6 +23,8 @@
 //!   base 15 s, n up to 8) is sent again, with n growing over the whole
 //!   exchange; [`ClientConfig::udp_base_timeout`] makes tests fast.
 
+#![warn(missing_docs)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

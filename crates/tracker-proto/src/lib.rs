@@ -14,6 +14,8 @@
 //!   directions, with the IPv4 and IPv6 announce response forms.
 //! - [`urlenc`]: percent-encoding of raw bytes.
 
+#![warn(missing_docs)]
+
 pub mod http;
 pub mod udp;
 pub mod urlenc;

@@ -6,6 +6,8 @@
 //! a time passed in by the caller. The swarm state lives in [`store::Store`].
 //! The sockets, threads and the tokio runtime are in [`server`].
 
+#![warn(missing_docs)]
+
 pub mod connid;
 pub mod http;
 pub mod server;
