@@ -324,3 +324,15 @@ async fn no_trackers() {
         TrackerError::NoTrackers
     );
 }
+
+#[test]
+fn client_and_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut c = client(vec![vec!["udp://127.0.0.1:1".into()]], 1);
+    assert_send(&c);
+    let f = c.announce(start(1));
+    assert_send(&f);
+    drop(f);
+    let f = c.scrape();
+    assert_send(&f);
+}

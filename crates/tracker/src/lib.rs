@@ -216,6 +216,7 @@ impl Tracker {
             }
             up::Request::Announce(a) => {
                 if !self.ids.check(a.connection_id, &src, now) {
+                    tracing::trace!(%src, "udp announce with a bad connection id");
                     self.stats.add(Kind::UdpError);
                     up::write_error_response(out, a.transaction_id, "invalid connection id");
                     return;
@@ -340,6 +341,7 @@ impl Tracker {
         let q = match hp::parse_announce(query) {
             Ok(q) => q,
             Err(e) => {
+                tracing::trace!(%src, error = %e, "bad http announce");
                 self.stats.add(Kind::HttpError);
                 hp::write_failure(out, &e.to_string());
                 return;

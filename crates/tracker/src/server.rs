@@ -204,6 +204,7 @@ impl Server {
             runtime = Some(rt);
             http_stop = Some(tx);
         }
+        tracing::info!(?http_addrs, ?udp_addrs, threads, "tracker serving");
         Ok(Server {
             tracker,
             http_addrs,
@@ -232,6 +233,7 @@ impl Server {
 
     /// Stop serving: close listeners and sockets and join the threads.
     pub fn shutdown(mut self) {
+        tracing::info!("tracker shutting down");
         self.stop.store(true, Ordering::Relaxed);
         if let Some(tx) = self.http_stop.take() {
             let _ = tx.send(true);
