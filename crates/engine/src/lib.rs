@@ -28,6 +28,7 @@ pub mod bitfield;
 pub mod choker;
 mod error;
 pub mod limiter;
+pub mod metadata;
 pub mod peer;
 pub mod picker;
 pub mod rate;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shoal_metainfo::{CreateProgress, Torrent};
+use shoal_metainfo::{CreateProgress, Magnet, Torrent};
 use shoal_wire::{ExtensionHandshake, PeerId};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -229,18 +229,24 @@ impl Session {
         }
         let complete = picker.is_finished();
         let now = Instant::now();
-        let state = TorrentState::new(
+        let mut state = TorrentState::new(
             picker,
             Choker::new(self.shared.config.choker.clone()),
             rng,
             now,
         );
-        let ext = ExtensionHandshake {
+        state.metadata = bytes::Bytes::copy_from_slice(&torrent.info_bytes);
+        let mut ext = ExtensionHandshake {
             v: Some(self.shared.config.client_name.clone()),
             p: Some(self.shared.local_addr.port()),
             reqq: Some(self.shared.config.peer.max_upload_queue as u32),
+            metadata_size: Some(torrent.info_bytes.len() as u64),
             ..ExtensionHandshake::default()
         };
+        ext.m.insert(
+            crate::metadata::UT_METADATA.into(),
+            crate::metadata::UT_METADATA_ID,
+        );
         let shared = Arc::new(TorrentShared {
             torrent: torrent.clone(),
             info_hash,
@@ -280,6 +286,59 @@ impl Session {
             },
             report,
         ))
+    }
+
+    /// Get the torrent of a magnet link from peers (BEP 9): `peers`, the
+    /// magnet's own `x.pe` peers and, if `use_trackers`, those its trackers
+    /// return. The torrent gets the magnet's trackers, one tier each.
+    pub async fn fetch_magnet(
+        &self,
+        magnet: &Magnet,
+        peers: &[SocketAddr],
+        use_trackers: bool,
+        timeout: Duration,
+    ) -> Result<Torrent, EngineError> {
+        let mut addrs: Vec<SocketAddr> = peers.to_vec();
+        for p in &magnet.peers {
+            if let Ok(mut a) = std::net::ToSocketAddrs::to_socket_addrs(p.as_str()) {
+                addrs.extend(a.next());
+            }
+        }
+        let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
+        if use_trackers && !tiers.is_empty() {
+            let mut client = shoal_tracker_client::TrackerClient::new(
+                tiers.clone(),
+                magnet.info_hash.0,
+                self.shared.peer_id.0,
+                self.shared.local_addr.port(),
+            );
+            let params = shoal_tracker_client::AnnounceParams {
+                left: 1,
+                event: shoal_tracker_client::Event::Started,
+                numwant: Some(50),
+                ..Default::default()
+            };
+            match tokio::time::timeout(Duration::from_secs(30), client.announce(params)).await {
+                Ok(Ok(r)) => addrs.extend(r.peers),
+                Ok(Err(e)) => warn!(error = %e, "announce for the magnet's metadata failed"),
+                Err(_) => warn!("announce for the magnet's metadata timed out"),
+            }
+        }
+        addrs.retain(|a| !self.shared.is_own_addr(*a));
+        addrs.sort_unstable();
+        addrs.dedup();
+        let info = crate::metadata::fetch_metadata(
+            magnet.info_hash.0,
+            addrs,
+            self.shared.peer_id,
+            timeout,
+        )
+        .await
+        .map_err(|e| EngineError::Fatal(e.to_string()))?;
+        let mut torrent = Torrent::from_info_bytes(&info)
+            .map_err(|e| EngineError::InvalidTorrent(e.to_string()))?;
+        torrent.trackers = tiers;
+        Ok(torrent)
     }
 
     /// Stop accepting connections.

@@ -89,3 +89,39 @@ async fn restart_resumes_without_downloading_again() {
     h2.stop().await;
     seed.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_metadata_from_a_seeder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    // Enough files that the info dictionary spans several 16 KiB pieces.
+    let files: Vec<(String, usize)> = (0..1500)
+        .map(|i| (format!("f/file-{i:04}.bin"), 100 + i % 500))
+        .collect();
+    let refs: Vec<(&str, usize)> = files.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+    write_content(&seed_dir, &refs, 9);
+    let torrent = make_torrent(&seed_dir.join("f"), 16 * 1024);
+    assert!(torrent.info_bytes.len() > 2 * 16 * 1024);
+    let s0 = session(None, None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+
+    let s1 = session(None, None).await;
+    let magnet = torrent.magnet();
+    let fetched = s1
+        .fetch_magnet(
+            &magnet,
+            &[s0.local_addr()],
+            false,
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched.info_hash, torrent.info_hash);
+    assert_eq!(fetched.info_bytes, torrent.info_bytes);
+    let dl = tmp.path().join("dl");
+    let h = add(&s1, &fetched, &dl, vec![s0.local_addr()]).await;
+    complete_within(&h, 30).await;
+    assert_same_tree(&seed_dir, &dl);
+    h.stop().await;
+    seed.stop().await;
+}

@@ -20,6 +20,7 @@ use shoal_wire::{ExtensionHandshake, Message, EXTENSION_HANDSHAKE_ID};
 use thiserror::Error;
 
 use crate::bitfield::Bitfield;
+use crate::metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
 use crate::picker::{BlockRequest, BlockStatus, PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::PeerKey;
@@ -134,6 +135,12 @@ pub enum Effect {
     },
     /// The peer's interest in us changed: the choker may want to act now.
     InterestChanged,
+    /// The peer asks for a piece of the info dictionary (BEP 9); answer
+    /// with [`PeerState::send_metadata`].
+    MetadataRequest {
+        /// Metadata piece index.
+        piece: u32,
+    },
 }
 
 /// A request we sent and have not seen answered.
@@ -189,6 +196,8 @@ pub struct PeerState {
 
     client: Option<String>,
     listen_port: Option<u16>,
+    their_ut_metadata: Option<u8>,
+    metadata_requests: u32,
 }
 
 impl PeerState {
@@ -234,6 +243,8 @@ impl PeerState {
             overflow_requests: 0,
             client: None,
             listen_port: None,
+            their_ut_metadata: None,
+            metadata_requests: 0,
         }
     }
 
@@ -363,6 +374,15 @@ impl PeerState {
     pub fn on_uploaded(&mut self, now: Instant, bytes: u64) {
         self.uploaded += bytes;
         self.upload_rate.record(now, bytes);
+    }
+
+    /// Answer a metadata request with the piece of `metadata` (the info
+    /// dictionary) it asked for.
+    pub fn send_metadata(&mut self, metadata: &Bytes, piece: u32, now: Instant) {
+        if let Some(id) = self.their_ut_metadata {
+            let msg = crate::metadata::serve(metadata, piece).to_message(id);
+            self.send(&msg, now);
+        }
     }
 
     /// Queue a message.
@@ -659,6 +679,7 @@ impl PeerState {
                     // A malformed handshake is ignored, not fatal: clients
                     // get details wrong and it carries nothing we need.
                     if let Ok(hs) = ExtensionHandshake::parse(&payload) {
+                        self.their_ut_metadata = hs.extension_id(UT_METADATA);
                         if let Some(reqq) = hs.reqq {
                             self.their_reqq = Some(reqq);
                             self.pipeline = self.pipeline.min(reqq.max(1));
@@ -668,6 +689,15 @@ impl PeerState {
                         }
                         if hs.p.is_some() {
                             self.listen_port = hs.p;
+                        }
+                    }
+                } else if id == UT_METADATA_ID {
+                    if let Ok(MetadataMessage::Request { piece }) = MetadataMessage::parse(&payload)
+                    {
+                        // Requests beyond a generous budget are ignored.
+                        self.metadata_requests += 1;
+                        if self.their_ut_metadata.is_some() && self.metadata_requests <= 4096 {
+                            effects.push(Effect::MetadataRequest { piece });
                         }
                     }
                 }

@@ -130,6 +130,8 @@ pub(crate) struct TorrentState {
     pub up_rate: RateEstimator,
     pub verified_since_save: u32,
     pub shutting_down: bool,
+    /// The info dictionary, served to peers fetching it (BEP 9).
+    pub metadata: bytes::Bytes,
 }
 
 impl TorrentState {
@@ -152,6 +154,7 @@ impl TorrentState {
             up_rate: RateEstimator::new(now),
             verified_since_save: 0,
             shutting_down: false,
+            metadata: bytes::Bytes::new(),
         }
     }
 
@@ -385,6 +388,12 @@ impl TorrentState {
             }
             Effect::InterestChanged => {
                 interest_changed = true;
+                false
+            }
+            Effect::MetadataRequest { piece } => {
+                if let Some(slot) = self.peers.get_mut(&key) {
+                    slot.state.send_metadata(&self.metadata, *piece, now);
+                }
                 false
             }
             Effect::Store { block, data, .. } => {

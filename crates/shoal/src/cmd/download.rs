@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use shoal_engine::storage::CheckReport;
 use shoal_engine::{AddTorrentOptions, Session, SessionConfig, TorrentHandle};
-use shoal_metainfo::Torrent;
+use shoal_metainfo::{Magnet, Torrent};
 
 use crate::cmd::info::load_torrent;
 use crate::size::parse_size;
@@ -19,8 +19,8 @@ use crate::swarm_progress::SwarmProgress;
 /// Options of `shoal download`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A .torrent file (magnet links need metadata exchange, not yet
-    /// supported).
+    /// A .torrent file or a magnet link (its metadata is fetched from
+    /// peers: `--peer`s, the link's `x.pe` peers and its trackers).
     pub source: String,
     /// Directory that holds the content (under the torrent's own name).
     #[arg(long)]
@@ -87,19 +87,28 @@ impl NetArgs {
     }
 }
 
-/// Load the torrent named on the command line.
-pub fn load_source(source: &str) -> anyhow::Result<Torrent> {
+/// What the command line names: a torrent file or a magnet link.
+pub enum Source {
+    /// A parsed `.torrent` file.
+    Torrent(Box<Torrent>),
+    /// A magnet link, whose metadata comes from peers.
+    Magnet(Magnet),
+}
+
+/// Load the torrent (or magnet link) named on the command line.
+pub fn load_source(source: &str) -> anyhow::Result<Source> {
     if source
         .get(..7)
         .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
     {
-        shoal_metainfo::Magnet::parse(source).context("invalid magnet link")?;
-        anyhow::bail!(
-            "magnet links need metadata exchange (not yet supported): use a .torrent file"
-        );
+        let m = Magnet::parse(source).context("invalid magnet link")?;
+        return Ok(Source::Magnet(m));
     }
-    load_torrent(Path::new(source))
+    Ok(Source::Torrent(Box::new(load_torrent(Path::new(source))?)))
 }
+
+/// How long to look for a magnet link's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A tokio runtime sized for this machine: two workers leave the blocking
 /// pool (hashing, disk) room on small machines.
@@ -138,7 +147,7 @@ pub async fn shutdown_signal() {
 /// Returns the check's report and when the torrent started (after the
 /// check).
 pub async fn start(
-    torrent: Torrent,
+    source: Source,
     dir: &Path,
     net: &NetArgs,
     download_limit: Option<u64>,
@@ -146,6 +155,18 @@ pub async fn start(
     let peers = net.resolve_peers()?;
     let session = Session::start(net.session_config(download_limit)).await?;
     eprintln!("listening on {}", session.local_addr());
+    let torrent = match source {
+        Source::Torrent(t) => *t,
+        Source::Magnet(m) => {
+            eprintln!("fetching the torrent's metadata from peers");
+            let t = session
+                .fetch_magnet(&m, &peers, !net.no_tracker, METADATA_TIMEOUT)
+                .await
+                .context("magnet link")?;
+            eprintln!("got the metadata of {}", t.name);
+            t
+        }
+    };
     let total = torrent.total_length();
     let name = torrent.name.clone();
     let hashed = Arc::new(AtomicU64::new(0));
@@ -171,14 +192,14 @@ pub async fn start(
 
 /// Run `shoal download`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let torrent = load_source(&args.source)?;
-    runtime()?.block_on(download(args, torrent))
+    let source = load_source(&args.source)?;
+    runtime()?.block_on(download(args, source))
 }
 
-async fn download(args: Args, torrent: Torrent) -> anyhow::Result<()> {
-    let info_hash = torrent.info_hash.to_hex();
+async fn download(args: Args, source: Source) -> anyhow::Result<()> {
     let (_session, handle, report, started) =
-        start(torrent, &args.dir, &args.net, args.download_limit).await?;
+        start(source, &args.dir, &args.net, args.download_limit).await?;
+    let info_hash = handle.torrent().info_hash.to_hex();
     if report.verified_pieces > 0 {
         eprintln!(
             "found {} of {} pieces already on disk ({} re-hashed)",

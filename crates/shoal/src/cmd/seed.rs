@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::download::{load_source, runtime, shutdown_signal, start, NetArgs};
+use crate::cmd::download::{load_source, runtime, shutdown_signal, start, NetArgs, Source};
 use crate::swarm_progress::SwarmProgress;
 
 /// Options of `shoal seed`.
@@ -19,10 +19,14 @@ pub struct Args {
 
 /// Run `shoal seed`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let torrent = load_source(&args.torrent)?;
+    let torrent = match load_source(&args.torrent)? {
+        Source::Torrent(t) => t,
+        Source::Magnet(_) => anyhow::bail!("seeding needs the .torrent file, not a magnet link"),
+    };
     runtime()?.block_on(async move {
         let name = torrent.name.clone();
-        let (_session, handle, _report, _) = start(torrent, &args.dir, &args.net, None).await?;
+        let (_session, handle, _report, _) =
+            start(Source::Torrent(torrent), &args.dir, &args.net, None).await?;
         let s = handle.stats();
         if !s.complete {
             handle.stop().await;
