@@ -256,3 +256,48 @@ fn tracker_sigterm_and_address_in_use() {
         .wait_timeout(Duration::from_secs(5))
         .is_some_and(|s| s.success()));
 }
+
+#[test]
+fn tracker_whitelist_and_metrics_from_the_cli() {
+    let dir = tempdir();
+    // A malformed whitelist is refused at start with the line number.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "# ok\nnot-a-hash\n").unwrap();
+    let out = run_with_timeout(
+        shoal()
+            .args(["tracker", "--http", "127.0.0.1:0", "--whitelist"])
+            .arg(&bad),
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.txt:2"), "{}", stderr(&out));
+
+    let wl = dir.path().join("wl.txt");
+    std::fs::write(&wl, format!("{}\n", "ab".repeat(20))).unwrap();
+    let wl_arg = wl.to_str().unwrap().to_string();
+    let t = start_shoal_tracker(
+        dir.path(),
+        &["--whitelist", &wl_arg, "--announce-interval", "60"],
+    );
+    let listed = "%AB".repeat(20);
+    let other = "%CD".repeat(20);
+    let ok = http_get(
+        t.http,
+        &format!("/announce?info_hash={listed}&peer_id=-XX0000-000000000000&port=7000&left=1"),
+    );
+    assert!(
+        ok.starts_with("d8:complete") && ok.contains("8:intervali60e"),
+        "{ok}"
+    );
+    let refused = http_get(
+        t.http,
+        &format!("/announce?info_hash={other}&peer_id=-XX0000-000000000000&port=7000&left=1"),
+    );
+    assert_eq!(refused, "d14:failure reason19:torrent not allowede");
+    let metrics = http_get(t.http, "/metrics");
+    assert!(
+        metrics.contains("shoal_tracker_requests_total{kind=\"http_announce\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shoal_tracker_leechers 1"), "{metrics}");
+}
