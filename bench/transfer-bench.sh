@@ -3,7 +3,8 @@
 # Shoal→Shoal, libtorrent→libtorrent, Transmission→Transmission, and Shoal
 # with libtorrent on the other end (both directions). A single-file torrent
 # (default 1 GiB, 1 MiB pieces), the seeder's data warm in the page cache,
-# each seeder settled (done checking, idle) before its leecher starts.
+# each seeder settled (done checking, idle) before its leecher starts, and
+# no dirty data of earlier steps left to write back.
 # Prints, for each pair, MB/s (from the downloader's own clock where it has
 # one), the downloader's CPU seconds per GiB (user+sys) and peak RSS (both
 # from GNU time), and Shoal's ratios to libtorrent.
@@ -91,6 +92,7 @@ head -c $((size_mib << 20)) /dev/urandom > "$data"
 "$shoal" create "$data" -o "$work/t.torrent" --piece-length 1M --json > "$work/create.json"
 hash=$(sed 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/' "$work/create.json")
 orig_sum=$(sha1sum < "$data")
+sync   # no writeback of the test data during the first transfer
 
 # start_seeder KIND PORT: starts it in the background, sets $seeder_pid,
 # returns once it has settled.
@@ -176,6 +178,7 @@ for pair in $pairs; do
     start_seeder "$seed_kind" "$sp"
     dir=$work/leech
     rm -rf "$dir" && mkdir -p "$dir"
+    sync   # nor of the previous leecher's
     line=$(run_leecher "$leech_kind" "$sp" "$dir")
     kill -9 "$seeder_pid" 2>/dev/null || true
     wait "$seeder_pid" 2>/dev/null || true
