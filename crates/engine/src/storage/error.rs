@@ -50,6 +50,10 @@ pub enum StorageError {
         /// The offending component.
         component: String,
     },
+    /// The torrent's own fields disagree (hash count, piece length); only
+    /// possible for a `Torrent` built by hand, never for a parsed one.
+    #[error("inconsistent torrent: {0}")]
+    InvalidTorrent(String),
     /// A symbolic link was found where a file or directory of the torrent
     /// should be; it is never followed.
     #[error("refusing to follow the symbolic link at {0}")]

@@ -195,14 +195,12 @@ impl Storage {
         if torrent.piece_hashes.len() != layout.piece_count as usize
             || layout.piece_length > u64::from(u32::MAX)
         {
-            return Err(StorageError::UnsafePath {
-                component: format!(
-                    "(inconsistent torrent: {} hashes for {} pieces of {} bytes)",
-                    torrent.piece_hashes.len(),
-                    layout.piece_count,
-                    layout.piece_length
-                ),
-            });
+            return Err(StorageError::InvalidTorrent(format!(
+                "{} hashes for {} pieces of {} bytes",
+                torrent.piece_hashes.len(),
+                layout.piece_count,
+                layout.piece_length
+            )));
         }
         files::check_component(&torrent.name)?;
         let root = Dir::open_root(dir)?;

@@ -167,7 +167,10 @@ fn inconsistent_torrent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = torrent(16 << 10, vec![(vec!["f".into()], 100)], None);
     t.piece_hashes.clear();
-    assert!(Storage::open(Arc::new(t), dir.path(), config(1 << 20)).is_err());
+    assert!(matches!(
+        Storage::open(Arc::new(t), dir.path(), config(1 << 20)),
+        Err(StorageError::InvalidTorrent(_))
+    ));
     let mut t = torrent(
         16 << 10,
         vec![(vec!["a".into()], 1), (vec!["..".into()], 1)],
