@@ -1,7 +1,7 @@
 //! `shoal download` / `shoal seed` against real clients on loopback:
 //! Transmission 3.00, libtorrent 2.0 (python3-libtorrent) and aria2, alone
 //! and in a mixed swarm through `shoal tracker`; a multi-file torrent with
-//! odd sizes and an empty file; resume after SIGINT and after SIGKILL; and
+//! odd sizes and an empty file; magnet links (BEP 9 both ways); resume after SIGINT and after SIGKILL; and
 //! `shoal demo`. Every test checks the SHA-256 of every file it moved.
 //!
 //! Transmission 3.00 never dials a 127.x peer, so it is always the one
@@ -545,6 +545,67 @@ fn multi_file_odd_sizes_with_libtorrent() {
     let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
     dl.finish_json(LIMIT);
     assert_same_content(&content, &out.join("odd"), "shoal from libtorrent");
+}
+
+/// A magnet link (info-hash only): the metadata comes over BEP 9 from
+/// the peer, in both directions with libtorrent.
+#[test]
+fn magnet_links_with_libtorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 333, 8);
+    let torrent = work.join("t.torrent");
+    let hash = create_torrent(&file, &torrent, "32K", &[]);
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=payload.bin");
+
+    // Shoal fetches metadata and data from libtorrent.
+    let (_lt, port) = libtorrent_seed(work, &torrent, &seed_dir);
+    let out = work.join("shoal");
+    let peer = format!("127.0.0.1:{port}");
+    let mut cmd = shoal();
+    cmd.arg("download").arg(&magnet).arg("--dir").arg(&out);
+    cmd.args(["--listen", "127.0.0.1:0", "--json", "--peer", &peer]);
+    let report = Logged::spawn("shoal-magnet", work, &mut cmd).finish_json(LIMIT);
+    assert_eq!(report["info_hash"], hash.as_str(), "{report}");
+    assert_same_content(&seed_dir, &out, "shoal from a magnet link");
+
+    // libtorrent fetches metadata and data from Shoal.
+    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+    let lt_out = work.join("lt");
+    let peer = addr.to_string();
+    let (mut lt, _) = libtorrent(
+        work,
+        "lt-magnet",
+        Path::new(&magnet),
+        &lt_out,
+        &["--peer", &peer],
+    );
+    lt.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &lt_out, "libtorrent from a magnet link");
+}
+
+/// A magnet link whose metadata comes from Transmission.
+#[test]
+fn magnet_link_from_transmission() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, MIB + 1, 9);
+    let torrent = work.join("t.torrent");
+    let hash = create_torrent(&file, &torrent, "16K", &[]);
+    let tr = Transmission::start(work, "tr-seed", &seed_dir);
+    tr.add(&torrent);
+    tr.wait_complete(LIMIT);
+
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{}", tr.port);
+    let mut cmd = shoal();
+    cmd.arg("download")
+        .arg(format!("magnet:?xt=urn:btih:{hash}"));
+    cmd.arg("--dir").arg(&out);
+    cmd.args(["--listen", "127.0.0.1:0", "--json", "--peer", &peer]);
+    let report = Logged::spawn("shoal-magnet", work, &mut cmd).finish_json(LIMIT);
+    assert_eq!(bytes_from_peers(&report), MIB as u64 + 1, "{report}");
+    assert_same_content(&seed_dir, &out, "shoal from a magnet link");
 }
 
 /// Stop a rate-limited download half way with `signal`, check what is on

@@ -1,7 +1,7 @@
 """A libtorrent peer (seeder or leecher) on loopback, for the engine interop
 tests and the benchmarks.
 
-usage: lt_node.py TORRENT SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
+usage: lt_node.py TORRENT|MAGNET SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
                   [--up BYTES/S] [--down BYTES/S] [--stay] [--timeout SECS]
 
 Listens on 127.0.0.1:PORT (TCP only: DHT, LSD, UPnP, NAT-PMP and uTP off),
@@ -58,9 +58,14 @@ def main():
         time.sleep(0.02)
     print("listening on 127.0.0.1:%d" % s.listen_port(), file=sys.stderr, flush=True)
 
-    params = {"ti": lt.torrent_info(a.torrent), "save_path": a.save}
+    if a.torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(a.torrent)
+    else:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(a.torrent)
+    params.save_path = a.save
     if a.seed:
-        params["flags"] = lt.torrent_flags.seed_mode
+        params.flags |= lt.torrent_flags.seed_mode
     started = time.time()
     h = s.add_torrent(params)
     dial(h, a.peer)
@@ -71,7 +76,9 @@ def main():
         for al in s.pop_alerts():
             print("libtorrent: %s" % al.message(), file=sys.stderr, flush=True)
         st = h.status()
-        if not done and st.is_seeding:
+        # A new torrent stays paused for a moment, resetting incoming
+        # connections: a seeder is ready once it seeds and is not paused.
+        if not done and st.is_seeding and not (a.seed and st.paused):
             done = True
             if a.seed:
                 print("seeding", flush=True)
