@@ -128,7 +128,7 @@ echo "   load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$RESULTS" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-keys = ['rate', 'p50_us', 'p99_us', 'rss_start_kb', 'rss_filled_kb', 'bytes_per_peer', 'errors', 'lost', 'fill_rate', 'cpu_us_per_announce']
+keys = ['rate', 'p50_us', 'p99_us', 'rss_start_kb', 'rss_filled_kb', 'anon_filled_kb', 'bytes_per_peer', 'errors', 'lost', 'fill_rate', 'cpu_us_per_announce']
 med = {}
 for proto in ('udp', 'http'):
     for t in ('shoal', 'opentracker'):
@@ -137,9 +137,10 @@ for proto in ('udp', 'http'):
             med[(proto, t)] = {k: statistics.median(r[k] for r in rs) for k in keys} | {'n': len(rs), 'peers': rs[0]['peers'], 'all': [r['rate'] for r in rs]}
 print()
 print("medians of the rounds (every round's announces/s in brackets)")
-print(f"{'proto':<5} {'tracker':<12} {'announces/s':>12} {'p50 us':>7} {'p99 us':>7} {'CPU us/ann':>10} {'RSS kB':>7} {'B/peer':>7} {'err':>4} {'lost':>5}  rounds")
+print("(RSS and anonymous memory after the fill; B/peer = growth of anonymous memory over the fill / peers)")
+print(f"{'proto':<5} {'tracker':<12} {'announces/s':>12} {'p50 us':>7} {'p99 us':>7} {'CPU us/ann':>10} {'RSS kB':>7} {'anon kB':>7} {'B/peer':>7} {'err':>4} {'lost':>5}  rounds")
 for (proto, t), m in med.items():
-    print(f"{proto:<5} {t:<12} {m['rate']:>12,.0f} {m['p50_us']:>7.0f} {m['p99_us']:>7.0f} {m['cpu_us_per_announce']:>10.2f} {m['rss_filled_kb']:>7.0f} {m['bytes_per_peer']:>7.1f} {m['errors']:>4.0f} {m['lost']:>5.0f}  {[int(x) for x in m['all']]}")
+    print(f"{proto:<5} {t:<12} {m['rate']:>12,.0f} {m['p50_us']:>7.0f} {m['p99_us']:>7.0f} {m['cpu_us_per_announce']:>10.2f} {m['rss_filled_kb']:>7.0f} {m['anon_filled_kb']:>7.0f} {m['bytes_per_peer']:>7.1f} {m['errors']:>4.0f} {m['lost']:>5.0f}  {[int(x) for x in m['all']]}")
 print()
 def ratio(a, b):
     return f"{a / b:.2f}x" if b else "n/a"
@@ -148,7 +149,8 @@ for proto in ('udp', 'http'):
     if s and o:
         print(f"{proto}: shoal/opentracker  announces/s {ratio(s['rate'], o['rate'])}, p99 {ratio(s['p99_us'], o['p99_us'])}, "
               f"CPU per announce {ratio(s['cpu_us_per_announce'], o['cpu_us_per_announce'])}, "
-              f"RSS after {s['peers']:,} peers {ratio(s['rss_filled_kb'], o['rss_filled_kb'])}, "
+              f"RSS after {s['peers']:,} peers {ratio(s['rss_filled_kb'], o['rss_filled_kb'])} "
+              f"(anonymous {ratio(s['anon_filled_kb'], o['anon_filled_kb'])}), "
               f"bytes/peer {ratio(s['bytes_per_peer'], o['bytes_per_peer'])}")
 PY
 

@@ -224,12 +224,22 @@ impl Tally {
 }
 
 fn rss_kb(pid: Option<u32>) -> u64 {
+    status_kb(pid, "VmRSS:")
+}
+
+/// Anonymous resident memory (heap, stacks): RSS without the mapped
+/// program and libraries, which differ in size between trackers.
+fn anon_kb(pid: Option<u32>) -> u64 {
+    status_kb(pid, "RssAnon:")
+}
+
+fn status_kb(pid: Option<u32>, field: &str) -> u64 {
     let Some(pid) = pid else { return 0 };
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
         })
@@ -588,9 +598,11 @@ fn run_udp(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
         });
     }
     let rss_start = rss_kb(o.pid);
+    let anon_start = anon_kb(o.pid);
     let (fill, fill_secs) = udp_phase(&mut socks, &mut pop, o.inflight, true, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(300));
     let rss_filled = rss_kb(o.pid);
+    let anon_filled = anon_kb(o.pid);
     let cpu0 = cpu_secs(o.pid);
     let (load, secs) = udp_phase(
         &mut socks,
@@ -610,6 +622,8 @@ fn run_udp(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
         rss_end: rss_kb(o.pid),
         peers: pop.peers(),
         cpu,
+        anon_start,
+        anon_filled,
     })
 }
 
@@ -850,9 +864,11 @@ fn run_http(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
         c.src = source_ip(i as u32 % o.sources);
     }
     let rss_start = rss_kb(o.pid);
+    let anon_start = anon_kb(o.pid);
     let (fill, fill_secs) = http_phase(&mut conns, addr, &mut pop, true, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(300));
     let rss_filled = rss_kb(o.pid);
+    let anon_filled = anon_kb(o.pid);
     let cpu0 = cpu_secs(o.pid);
     let (load, secs) = http_phase(
         &mut conns,
@@ -872,6 +888,8 @@ fn run_http(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
         rss_end: rss_kb(o.pid),
         peers: pop.peers(),
         cpu,
+        anon_start,
+        anon_filled,
     })
 }
 
@@ -888,6 +906,8 @@ struct Report {
     peers: u32,
     /// Tracker CPU seconds used during the load phase.
     cpu: f64,
+    anon_start: u64,
+    anon_filled: u64,
 }
 
 fn main() {
@@ -937,17 +957,18 @@ fn main() {
     } else {
         0.0
     };
-    let per_peer = if r.rss_filled > r.rss_start {
-        (r.rss_filled - r.rss_start) as f64 * 1024.0 / f64::from(r.peers)
+    // Memory per peer: growth of anonymous memory over the fill.
+    let per_peer = if r.anon_filled > r.anon_start {
+        (r.anon_filled - r.anon_start) as f64 * 1024.0 / f64::from(r.peers)
     } else {
         0.0
     };
     eprintln!(
-        "{:<12} {proto:<4} fill {} ok/{} err in {:.2}s ({fill_rate:.0}/s) | load {:.0} announces/s, p50 {p50} us, p99 {p99} us, {} errors, {} lost, {} reconnects, tracker CPU {cpu_us:.2} us/announce | RSS {} kB start, {} kB after {} peers ({per_peer:.1} B/peer), {} kB end",
-        o.label, r.fill.ok, r.fill.errors, r.fill_secs, rate, r.load.errors, r.load.lost, r.load.reconnects, r.rss_start, r.rss_filled, r.peers, r.rss_end
+        "{:<12} {proto:<4} fill {} ok/{} err in {:.2}s ({fill_rate:.0}/s) | load {:.0} announces/s, p50 {p50} us, p99 {p99} us, {} errors, {} lost, {} reconnects, tracker CPU {cpu_us:.2} us/announce | RSS {} kB start, {} kB after {} peers, {} kB end; anonymous {} kB -> {} kB ({per_peer:.1} B/peer)",
+        o.label, r.fill.ok, r.fill.errors, r.fill_secs, rate, r.load.errors, r.load.lost, r.load.reconnects, r.rss_start, r.rss_filled, r.peers, r.rss_end, r.anon_start, r.anon_filled
     );
     println!(
-        "{{\"label\":\"{}\",\"proto\":\"{proto}\",\"peers\":{},\"torrents\":{},\"fill_ok\":{},\"fill_errors\":{},\"fill_rate\":{fill_rate:.0},\"rate\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"errors\":{},\"lost\":{},\"reconnects\":{},\"rss_start_kb\":{},\"rss_filled_kb\":{},\"rss_end_kb\":{},\"bytes_per_peer\":{per_peer:.1},\"cpu_us_per_announce\":{cpu_us:.2}}}",
-        o.label, r.peers, o.torrents, r.fill.ok, r.fill.errors, r.load.errors, r.load.lost, r.load.reconnects, r.rss_start, r.rss_filled, r.rss_end
+        "{{\"label\":\"{}\",\"proto\":\"{proto}\",\"peers\":{},\"torrents\":{},\"fill_ok\":{},\"fill_errors\":{},\"fill_rate\":{fill_rate:.0},\"rate\":{rate:.0},\"p50_us\":{p50},\"p99_us\":{p99},\"errors\":{},\"lost\":{},\"reconnects\":{},\"rss_start_kb\":{},\"rss_filled_kb\":{},\"rss_end_kb\":{},\"anon_start_kb\":{},\"anon_filled_kb\":{},\"bytes_per_peer\":{per_peer:.1},\"cpu_us_per_announce\":{cpu_us:.2}}}",
+        o.label, r.peers, o.torrents, r.fill.ok, r.fill.errors, r.load.errors, r.load.lost, r.load.reconnects, r.rss_start, r.rss_filled, r.rss_end, r.anon_start, r.anon_filled
     );
 }
