@@ -422,7 +422,8 @@ impl TorrentState {
     }
 
     /// Unchoke an interested peer at once if an upload slot is free,
-    /// rather than waiting for the next rechoke.
+    /// rather than waiting for the next rechoke; when `key` lost interest,
+    /// the slot it held goes to a waiting peer.
     fn unchoke_if_free(&mut self, key: PeerKey, now: Instant) {
         let slots = self.choker.config().regular_slots + self.choker.config().optimistic_slots;
         let busy = self
@@ -430,8 +431,24 @@ impl TorrentState {
             .values()
             .filter(|p| !p.state.am_choking() && p.state.peer_interested())
             .count();
-        if let Some(slot) = self.peers.get_mut(&key) {
-            if slot.state.peer_interested() && slot.state.am_choking() && busy < slots {
+        if busy >= slots {
+            return;
+        }
+        let Some(slot) = self.peers.get(&key) else {
+            return;
+        };
+        let candidate = if slot.state.peer_interested() {
+            Some(key)
+        } else {
+            // Its slot is free: give it to a waiting peer, if any.
+            self.peers
+                .iter()
+                .filter(|(_, p)| p.state.peer_interested() && p.state.am_choking())
+                .map(|(k, _)| *k)
+                .min()
+        };
+        if let Some(slot) = candidate.and_then(|k| self.peers.get_mut(&k)) {
+            if slot.state.am_choking() {
                 slot.state.set_choking(false, now);
                 slot.signal.wake.notify_one();
             }
