@@ -45,6 +45,11 @@ pub struct ClientConfig {
     pub udp_max_n: u32,
     /// Whole-request timeout for HTTP trackers.
     pub http_timeout: Duration,
+    /// If set, the most time spent on one tracker in one announce or scrape
+    /// before moving on to the next (BEP 15's schedule alone can wait an
+    /// hour on a dead UDP tracker; with several trackers, set this so the
+    /// later ones get their turn). `None`: no bound beyond the schedule.
+    pub tracker_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +58,7 @@ impl Default for ClientConfig {
             udp_base_timeout: Duration::from_secs(15),
             udp_max_n: 8,
             http_timeout: Duration::from_secs(30),
+            tracker_timeout: None,
         }
     }
 }
@@ -251,7 +257,12 @@ impl TrackerClient {
         for t in 0..self.tiers.len() {
             for i in 0..self.tiers[t].len() {
                 let mut e = self.tiers[t][i].clone();
-                let r = self.announce_entry(&mut e, &p).await;
+                let r = match self.cfg.tracker_timeout {
+                    Some(limit) => tokio::time::timeout(limit, self.announce_entry(&mut e, &p))
+                        .await
+                        .unwrap_or(Err(TrackerError::Timeout)),
+                    None => self.announce_entry(&mut e, &p).await,
+                };
                 self.tiers[t][i] = e;
                 match r {
                     Ok(mut resp) => {
@@ -279,7 +290,12 @@ impl TrackerClient {
         for t in 0..self.tiers.len() {
             for i in 0..self.tiers[t].len() {
                 let mut e = self.tiers[t][i].clone();
-                let r = self.scrape_entry(&mut e).await;
+                let r = match self.cfg.tracker_timeout {
+                    Some(limit) => tokio::time::timeout(limit, self.scrape_entry(&mut e))
+                        .await
+                        .unwrap_or(Err(TrackerError::Timeout)),
+                    None => self.scrape_entry(&mut e).await,
+                };
                 let url = e.url.clone();
                 self.tiers[t][i] = e;
                 match r {

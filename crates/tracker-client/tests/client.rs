@@ -336,3 +336,30 @@ fn client_and_futures_are_send() {
     let f = c.scrape();
     assert_send(&f);
 }
+
+#[tokio::test]
+async fn tracker_timeout_moves_on_from_a_dead_udp_tracker() {
+    let s = server(TrackerConfig::default());
+    let good = format!("http://{}/announce", s.http_addrs()[0]);
+    let dead_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = format!("udp://{}", dead_sock.local_addr().unwrap());
+    // BEP 15 timing (15 s, 30 s, ...) would hold the dead tracker for an
+    // hour; the per-tracker bound lets the next tier answer at once.
+    let cfg = ClientConfig {
+        tracker_timeout: Some(Duration::from_millis(300)),
+        ..ClientConfig::default()
+    };
+    let mut c = TrackerClient::with_config(
+        vec![vec![dead.clone()], vec![good.clone()]],
+        [3; 20],
+        [4; 20],
+        7010,
+        cfg,
+    );
+    let t0 = Instant::now();
+    let r = c.announce(start(1)).await.unwrap();
+    assert_eq!(r.tracker, good);
+    assert_eq!(r.failed, vec![(dead, TrackerError::Timeout)]);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    s.shutdown();
+}
