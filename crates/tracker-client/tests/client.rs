@@ -22,6 +22,7 @@ fn fast() -> ClientConfig {
         udp_base_timeout: Duration::from_millis(50),
         udp_max_n: 1,
         http_timeout: Duration::from_secs(5),
+        tracker_timeout: None,
     }
 }
 
@@ -286,7 +287,7 @@ async fn udp_retransmits_with_doubling_timeouts() {
     let cfg = ClientConfig {
         udp_base_timeout: Duration::from_millis(100),
         udp_max_n: 8,
-        http_timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
     };
     let mut c = TrackerClient::with_config(
         vec![vec![format!("udp://{addr}/announce")]],
