@@ -13,6 +13,9 @@
 #   SOURCES TRACKER_CPU LOAD_CPU AQUATIC_BIN (dir with aquatic_udp,
 #   aquatic_udp_load_test; default: PATH, then ~/.cargo/bin, /tmp/aquatic/bin)
 #   AQUATIC_DURATION ROUNDS (interleaved rounds; medians are reported)
+#   PRIORITY (nice value for trackers and load generators; default -10 as
+#   root so other work on the machine disturbs the figures less, same for
+#   every tracker)
 #   NO_BUILD=1 (use existing release binaries)
 # Other work on the machine skews absolute numbers: runs are interleaved,
 # medians reported, and the tracker's CPU time per announce is printed too
@@ -30,6 +33,7 @@ TRACKER_CPU=${TRACKER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 AQUATIC_DURATION=${AQUATIC_DURATION:-20}
 ROUNDS=${ROUNDS:-3}
+if [ "$(id -u)" = 0 ]; then PRIORITY=${PRIORITY:--10}; else PRIORITY=${PRIORITY:-0}; fi
 
 command -v opentracker >/dev/null || { echo "opentracker is not installed (apt-get install opentracker)"; exit 1; }
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
@@ -80,11 +84,11 @@ RESULTS="$WORK/results.jsonl"
 start_tracker() { # name port -> sets TPID
   case "$1" in
     shoal)
-      taskset -c "$TRACKER_CPU" "$SHOAL" tracker --http "127.0.0.1:$2" --udp "127.0.0.1:$2" \
+      nice -n "$PRIORITY" taskset -c "$TRACKER_CPU" "$SHOAL" tracker --http "127.0.0.1:$2" --udp "127.0.0.1:$2" \
         --whitelist "$WORK/whitelist" 2>"$WORK/shoal.log" &
       ;;
     opentracker)
-      (cd "$WORK" && exec taskset -c "$TRACKER_CPU" opentracker -i 127.0.0.1 -p "$2" -P "$2" \
+      (cd "$WORK" && exec nice -n "$PRIORITY" taskset -c "$TRACKER_CPU" opentracker -i 127.0.0.1 -p "$2" -P "$2" \
         -w "$WORK/whitelist") >"$WORK/opentracker.log" 2>&1 &
       ;;
   esac
@@ -108,7 +112,7 @@ start_tracker() { # name port -> sets TPID
 
 echo "== shoal-tracker-load: $PEERS peers in $TORRENTS torrents, then ${DURATION}s of announces;"
 echo "   tracker on CPU $TRACKER_CPU, load generator on CPU $LOAD_CPU, $SOURCES source addresses, $ROUNDS interleaved rounds"
-echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice $PRIORITY for the measured processes"
 for round in $(seq 1 "$ROUNDS"); do
 for proto in udp http; do
   for t in shoal opentracker; do
@@ -116,7 +120,7 @@ for proto in udp http; do
     start_tracker "$t" "$port"
     inflight=$INFLIGHT_UDP
     [ "$proto" = http ] && inflight=$INFLIGHT_HTTP
-    taskset -c "$LOAD_CPU" timeout $((DURATION + 120)) "$LOAD" "--$proto" "127.0.0.1:$port" \
+    nice -n "$PRIORITY" taskset -c "$LOAD_CPU" timeout $((DURATION + 120)) "$LOAD" "--$proto" "127.0.0.1:$port" \
       --peers "$PEERS" --torrents "$TORRENTS" --duration "$DURATION" --inflight "$inflight" \
       --sources "$SOURCES" --pid "$TPID" --label "$t" >>"$RESULTS"
     stop "$TPID"
@@ -180,7 +184,7 @@ extra_statistics = true
 TOML
   local c0 c1 rps rss
   c0=$(cpu_ticks "$3")
-  taskset -c "$LOAD_CPU" timeout $((AQUATIC_DURATION + 30)) "$AQ/aquatic_udp_load_test" -c "$WORK/lt.toml" >"$WORK/lt-$1.txt" 2>&1 || true
+  nice -n "$PRIORITY" taskset -c "$LOAD_CPU" timeout $((AQUATIC_DURATION + 30)) "$AQ/aquatic_udp_load_test" -c "$WORK/lt.toml" >"$WORK/lt-$1.txt" 2>&1 || true
   c1=$(cpu_ticks "$3")
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
   # The final report's average (the periodic "Responses in" lines are 1 s samples).
@@ -200,7 +204,7 @@ log_level = "error"
 [network]
 address = "127.0.0.1:$port"
 TOML
-taskset -c "$TRACKER_CPU" "$AQ/aquatic_udp" -c "$WORK/aq.toml" >"$WORK/aquatic.log" 2>&1 &
+nice -n "$PRIORITY" taskset -c "$TRACKER_CPU" "$AQ/aquatic_udp" -c "$WORK/aq.toml" >"$WORK/aquatic.log" 2>&1 &
 APID=$!
 PIDS+=("$APID")
 sleep 1
@@ -210,7 +214,7 @@ stop "$APID"
 port=$(free_port)
 # aquatic's tester announces up to 2,000,000 peers from 4 addresses: lift
 # the per-address cap for this run.
-taskset -c "$TRACKER_CPU" "$SHOAL" tracker --udp "127.0.0.1:$port" --http "127.0.0.1:$port" \
+nice -n "$PRIORITY" taskset -c "$TRACKER_CPU" "$SHOAL" tracker --udp "127.0.0.1:$port" --http "127.0.0.1:$port" \
   --max-peers-per-ip 0 2>"$WORK/shoal-aq.log" &
 SPID=$!
 PIDS+=("$SPID")
