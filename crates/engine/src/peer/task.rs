@@ -53,10 +53,9 @@ pub(crate) async fn connect(t: Arc<TorrentShared>, addr: SocketAddr) {
     };
     t.half_open.fetch_sub(1, Ordering::Relaxed);
     let (success, is_self) = match outcome {
-        Ok((stream, hs)) => {
-            run(t.clone(), stream, addr, hs, true).await;
-            (true, false)
-        }
+        // A refused connection (duplicate, banned, full) counts as a
+        // failure, so the address is not redialed every few seconds.
+        Ok((stream, hs)) => (run(t.clone(), stream, addr, hs, true).await, false),
         Err(is_self) => (false, is_self),
     };
     t.lock()
@@ -172,14 +171,14 @@ pub(crate) async fn accept(
 }
 
 /// Register a handshaken connection with its torrent and run it until it
-/// closes.
+/// closes. Returns false if the torrent refused it.
 async fn run(
     t: Arc<TorrentShared>,
     stream: TcpStream,
     addr: SocketAddr,
     theirs: Handshake,
     outgoing: bool,
-) {
+) -> bool {
     let ours = our_handshake(t.info_hash, t.peer_id());
     let fast = theirs.supports_fast();
     let extended = theirs.supports_extension_protocol();
@@ -208,11 +207,11 @@ async fn run(
         Ok(k) => k,
         Err(Refusal::Banned) => {
             debug!(%addr, "refused a banned peer");
-            return;
+            return false;
         }
         Err(r) => {
             debug!(%addr, reason = ?r, "connection refused");
-            return;
+            return false;
         }
     };
     debug!(%addr, peer_id = %theirs.peer_id, ?key, outgoing, "peer connected");
@@ -225,6 +224,7 @@ async fn run(
     t.lock().remove_peer(key, &reason);
     signal.close();
     let _ = writer_task.await;
+    true
 }
 
 /// Read, decode and apply messages until the connection ends; returns why.
