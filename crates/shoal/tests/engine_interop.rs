@@ -1,8 +1,9 @@
 //! `shoal download` / `shoal seed` against real clients on loopback:
 //! Transmission 3.00, libtorrent 2.0 (python3-libtorrent) and aria2, alone
 //! and in a mixed swarm through `shoal tracker`; a multi-file torrent with
-//! odd sizes and an empty file; magnet links (BEP 9 both ways); resume after SIGINT and after SIGKILL; and
-//! `shoal demo`. Every test checks the SHA-256 of every file it moved.
+//! odd sizes and an empty file; magnet links (BEP 9 both ways); resume
+//! after SIGINT and after SIGKILL; and `shoal demo`. Every test checks the
+//! SHA-256 of every file it moved.
 //!
 //! Transmission 3.00 never dials a 127.x peer, so it is always the one
 //! being dialed (by Shoal or libtorrent).
@@ -187,8 +188,8 @@ fn bytes_from_peers(report: &Value) -> u64 {
         .sum()
 }
 
-/// `shoal seed` on 127.0.0.1 (not announcing unless `tracker`); returns
-/// once it has checked its data and seeds.
+/// `shoal seed` on 127.0.0.1 (announcing to the torrent's trackers, if
+/// any); returns once it has checked its data and seeds.
 fn shoal_seed(work: &Path, torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, SocketAddr) {
     let mut cmd = shoal();
     cmd.arg("seed").arg(torrent).arg("--dir").arg(dir);
@@ -305,7 +306,7 @@ impl Transmission {
 }
 
 /// `shoal tracker` on 127.0.0.1 (HTTP, 10 s announce interval); returns
-/// it and its announce URL.
+/// it and its HTTP address.
 fn shoal_tracker(work: &Path) -> (Logged, SocketAddr) {
     let mut cmd = shoal();
     cmd.args([
