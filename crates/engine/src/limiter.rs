@@ -80,3 +80,42 @@ impl RateLimiter {
         self.with(|b| b.consume(Instant::now(), n));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn acquire_waits_for_tokens() {
+        let l = RateLimiter::new(1 << 20);
+        let start = Instant::now();
+        l.acquire(l.burst()).await;
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "a full burst is free"
+        );
+        for _ in 0..3 {
+            l.acquire(100 * 1024).await;
+        }
+        let t = start.elapsed();
+        assert!(
+            t >= Duration::from_millis(250),
+            "300 KiB at 1 MiB/s took {t:?}"
+        );
+        assert!(t < Duration::from_secs(2), "{t:?}");
+    }
+
+    #[tokio::test]
+    async fn available_then_consume_tracks_reads() {
+        let l = RateLimiter::new(1 << 20);
+        let n = l.available(1 << 30).await;
+        assert_eq!(n, l.burst());
+        l.consume(n + 100 * 1024);
+        let start = Instant::now();
+        assert!(l.available(1024).await > 0);
+        assert!(
+            start.elapsed() >= Duration::from_millis(80),
+            "debt is paid back first"
+        );
+    }
+}
