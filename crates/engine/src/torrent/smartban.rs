@@ -1,8 +1,10 @@
 //! Smart-ban: find out which peer sent the bad block of a piece that failed
 //! its hash check, without ever blaming an honest one.
 //!
-//! Every stored block is fingerprinted (CRC-32, cheap) with its sender.
-//! When a piece fails and one peer sent all of it, that peer is guilty.
+//! Every stored block is recorded with its sender and, while more than one
+//! peer is connected (so pieces can be mixed), a fingerprint (CRC-32,
+//! cheap). When a piece fails and one peer sent all of it, that peer is
+//! guilty.
 //! Otherwise the fingerprints of the failed attempt are kept; once the
 //! piece passes, its blocks are known good, and every peer whose block in
 //! a failed attempt differs from the good one sent corrupt data. A peer
@@ -12,8 +14,9 @@ use std::collections::HashMap;
 
 use shoal_wire::PeerId;
 
-/// Who sent each block of one attempt at a piece, and its fingerprint.
-type Attempt = Vec<Option<(PeerId, u32)>>;
+/// Who sent each block of one attempt at a piece, and its fingerprint if
+/// one was taken.
+type Attempt = Vec<Option<(PeerId, Option<u32>)>>;
 
 /// Per-torrent smart-ban bookkeeping; see the [module documentation](self).
 #[derive(Debug, Default)]
@@ -26,14 +29,22 @@ pub(crate) struct SmartBan {
 const MAX_ATTEMPTS: usize = 8;
 
 impl SmartBan {
-    /// A block of `piece` (`blocks` blocks long) arrived from `peer`.
-    pub fn record(&mut self, piece: u32, block: u32, blocks: u32, peer: PeerId, data: &[u8]) {
+    /// A block of `piece` (`blocks` blocks long) arrived from `peer`;
+    /// `data` is given when a fingerprint should be taken.
+    pub fn record(
+        &mut self,
+        piece: u32,
+        block: u32,
+        blocks: u32,
+        peer: PeerId,
+        data: Option<&[u8]>,
+    ) {
         let attempt = self
             .in_progress
             .entry(piece)
             .or_insert_with(|| vec![None; blocks as usize]);
         if let Some(slot) = attempt.get_mut(block as usize) {
-            slot.get_or_insert((peer, crc32fast::hash(data)));
+            slot.get_or_insert((peer, data.map(crc32fast::hash)));
         }
     }
 
@@ -69,7 +80,7 @@ impl SmartBan {
         let mut guilty = Vec::new();
         for attempt in attempts {
             for (old, new) in attempt.iter().zip(&good) {
-                if let (Some((peer, crc)), Some((_, good_crc))) = (old, new) {
+                if let (Some((peer, Some(crc))), Some((_, Some(good_crc)))) = (old, new) {
                     if crc != good_crc && !guilty.contains(peer) {
                         guilty.push(*peer);
                     }
@@ -91,20 +102,20 @@ mod tests {
     #[test]
     fn sole_sender_of_a_bad_piece_is_guilty() {
         let mut s = SmartBan::default();
-        s.record(3, 0, 2, id(1), b"aa");
-        s.record(3, 1, 2, id(1), b"bb");
+        s.record(3, 0, 2, id(1), Some(b"aa"));
+        s.record(3, 1, 2, id(1), Some(b"bb"));
         assert_eq!(s.on_failed(3), vec![id(1)]);
     }
 
     #[test]
     fn mixed_piece_blames_only_the_sender_of_the_bad_block() {
         let mut s = SmartBan::default();
-        s.record(5, 0, 2, id(1), b"good0");
-        s.record(5, 1, 2, id(2), b"BAD!!");
+        s.record(5, 0, 2, id(1), Some(b"good0"));
+        s.record(5, 1, 2, id(2), Some(b"BAD!!"));
         assert!(s.on_failed(5).is_empty());
         // A second attempt passes: its blocks are the good ones.
-        s.record(5, 0, 2, id(1), b"good0");
-        s.record(5, 1, 2, id(3), b"good1");
+        s.record(5, 0, 2, id(1), Some(b"good0"));
+        s.record(5, 1, 2, id(3), Some(b"good1"));
         assert_eq!(s.on_verified(5), vec![id(2)]);
         // Nothing left over.
         assert!(s.on_verified(5).is_empty());
@@ -114,20 +125,31 @@ mod tests {
     fn honest_peers_in_many_failed_pieces_are_never_blamed() {
         let mut s = SmartBan::default();
         for piece in 0..10 {
-            s.record(piece, 0, 2, id(1), b"good");
-            s.record(piece, 1, 2, id(9), b"evil");
+            s.record(piece, 0, 2, id(1), Some(b"good"));
+            s.record(piece, 1, 2, id(9), Some(b"evil"));
             assert!(s.on_failed(piece).is_empty());
-            s.record(piece, 0, 2, id(1), b"good");
-            s.record(piece, 1, 2, id(1), b"fine");
+            s.record(piece, 0, 2, id(1), Some(b"good"));
+            s.record(piece, 1, 2, id(1), Some(b"fine"));
             assert_eq!(s.on_verified(piece), vec![id(9)]);
         }
     }
 
     #[test]
+    fn blocks_without_fingerprint_are_never_blamed() {
+        let mut s = SmartBan::default();
+        s.record(4, 0, 2, id(1), None);
+        s.record(4, 1, 2, id(2), Some(b"evil"));
+        assert!(s.on_failed(4).is_empty());
+        s.record(4, 0, 2, id(1), Some(b"good"));
+        s.record(4, 1, 2, id(1), Some(b"fine"));
+        assert_eq!(s.on_verified(4), vec![id(2)]);
+    }
+
+    #[test]
     fn first_copy_of_a_block_is_kept() {
         let mut s = SmartBan::default();
-        s.record(1, 0, 1, id(1), b"x");
-        s.record(1, 0, 1, id(2), b"y");
+        s.record(1, 0, 1, id(1), Some(b"x"));
+        s.record(1, 0, 1, id(2), Some(b"y"));
         assert_eq!(s.on_failed(1), vec![id(1)]);
     }
 }

@@ -378,6 +378,8 @@ impl TorrentState {
         let mut interest_changed = false;
         let mut bytes = 0u64;
         let sender = self.peers.get(&key).map(|s| s.peer_id);
+        // With a single peer no piece can be mixed: no fingerprint needed.
+        let fingerprint = self.peers.len() > 1;
         effects.retain(|e| match e {
             Effect::Cancel { peer, block } => {
                 if let Some(other) = self.peers.get_mut(peer) {
@@ -400,6 +402,7 @@ impl TorrentState {
                 bytes += u64::from(block.length);
                 if let Some(id) = sender {
                     let blocks = self.picker.blocks_in_piece(block.piece);
+                    let data = fingerprint.then_some(&data[..]);
                     self.smartban
                         .record(block.piece, block.begin / BLOCK_SIZE, blocks, id, data);
                 }
