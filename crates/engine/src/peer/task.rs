@@ -250,7 +250,7 @@ async fn read_loop(
             Some(l) => {
                 let n = tokio::select! {
                     n = l.available(READ_CHUNK as u64) => n,
-                    _ = signal.close.notified() => return "closed".into(),
+                    _ = signal.closed() => return "closed".into(),
                 };
                 n as usize
             }
@@ -260,7 +260,7 @@ async fn read_loop(
             let mut limited = (&mut buf).limit(want.max(1));
             tokio::select! {
                 r = reader.read_buf(&mut limited) => r,
-                _ = signal.close.notified() => return "closed".into(),
+                _ = signal.closed() => return "closed".into(),
             }
         };
         let n = match read {
@@ -396,7 +396,7 @@ async fn write_loop(
             let write = async { write_all_bufs(&mut writer, &mut bufs).await };
             let result = tokio::select! {
                 r = write => r,
-                _ = signal.close.notified() => return,
+                _ = signal.closed() => return,
             };
             if let Err(e) = result {
                 trace!(error = %e, "write failed");

@@ -5,12 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use shoal_wire::PeerId;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use super::smartban::SmartBan;
@@ -22,24 +21,38 @@ use crate::PeerKey;
 
 /// Wakes a peer's tasks: the writer when there is something to send, both
 /// when the connection must close.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PeerSignal {
     pub wake: Notify,
-    pub close: Notify,
-    closed: AtomicBool,
+    close: watch::Sender<bool>,
+}
+
+impl Default for PeerSignal {
+    fn default() -> Self {
+        PeerSignal {
+            wake: Notify::new(),
+            close: watch::Sender::new(false),
+        }
+    }
 }
 
 impl PeerSignal {
     /// Ask both tasks of the connection to stop.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.close.notify_one();
+        self.close.send_replace(true);
         self.wake.notify_one();
     }
 
     /// Whether [`PeerSignal::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        *self.close.borrow()
+    }
+
+    /// Resolves once [`PeerSignal::close`] has been called (at once if it
+    /// already was); any number of tasks may wait.
+    pub async fn closed(&self) {
+        let mut rx = self.close.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 }
 
