@@ -26,6 +26,8 @@ use crate::PeerKey;
 const READ_CHUNK: usize = 256 * 1024;
 /// Most block bytes read from storage and written in one batch.
 const UPLOAD_BATCH: u64 = 1 << 20;
+/// Longest a batch may take to write before the peer is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest contiguous read from storage (its `max_read_len`).
 const MAX_RUN: u32 = 128 * 1024;
 
@@ -393,7 +395,19 @@ async fn write_loop(
             }
         }
         if !bufs.is_empty() {
-            let write = async { write_all_bufs(&mut writer, &mut bufs).await };
+            // A peer that stops reading is dropped rather than holding the
+            // writer for ever.
+            let write = async {
+                match tokio::time::timeout(WRITE_TIMEOUT, write_all_bufs(&mut writer, &mut bufs))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "peer stopped reading",
+                    )),
+                }
+            };
             let result = tokio::select! {
                 r = write => r,
                 _ = signal.closed() => return,
