@@ -125,3 +125,26 @@ async fn magnet_metadata_from_a_seeder() {
     h.stop().await;
     seed.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_seeds_part_and_stay_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("x.bin", 300_000)], 11);
+    let torrent = make_torrent(&seed_dir.join("x.bin"), 32 * 1024);
+    let s0 = session(None, None).await;
+    let a = add(&s0, &torrent, &seed_dir, vec![]).await;
+    let s1 = session(None, None).await;
+    let b = add(&s1, &torrent, &seed_dir, vec![s0.local_addr()]).await;
+    // They meet, find nothing to trade, and do not come back.
+    let mut met = false;
+    for _ in 0..40 {
+        met |= a.stats().peers_seen > 0;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(met, "the seeds never connected");
+    assert_eq!(a.stats().peers + b.stats().peers, 0);
+    assert_eq!(b.stats().peers_seen, 1);
+    a.stop().await;
+    b.stop().await;
+}

@@ -90,6 +90,10 @@ fn client_name(state: &PeerState, id: &PeerId) -> String {
         .unwrap_or_else(|| id.0[..8].escape_ascii().to_string())
 }
 
+/// How long before a seed we dropped (being a seed ourselves) is dialed
+/// again.
+const SEED_REDIAL: Duration = Duration::from_secs(600);
+
 /// How much one peer gave us over the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
@@ -234,7 +238,7 @@ impl TorrentState {
             c.is_self |= is_self;
             if success {
                 c.failures = 0;
-                c.next_attempt = now + Duration::from_secs(5);
+                c.next_attempt = c.next_attempt.max(now + Duration::from_secs(5));
             } else {
                 c.failures = c.failures.saturating_add(1);
                 let backoff = Duration::from_secs(2u64 << c.failures.min(7));
@@ -501,6 +505,12 @@ impl TorrentState {
                 .map(|(k, _)| *k)
                 .collect();
             for k in seeds {
+                // Redial it only much later: it will still be a seed.
+                if let Some(addr) = self.peers.get(&k).map(|p| p.public_addr()) {
+                    if let Some(c) = self.candidates.get_mut(&addr) {
+                        c.next_attempt = now + SEED_REDIAL;
+                    }
+                }
                 self.remove_peer(k, "both seeds");
             }
         }
