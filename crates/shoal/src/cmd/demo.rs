@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .arg("--dir")
                 .arg(&dir)
                 .args(["--listen", "127.0.0.1:0", "--upload-limit", &rate])
-                .args(["--peer", &seeder_addr.to_string(), "--json"]),
+                .args(["--peer", &seeder_addr.to_string(), "--json", "--seed"]),
         )?;
         leechers.push((peer, dir));
     }
@@ -139,7 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Show the leechers' progress until all have exited; fails if one fails
+/// Show the leechers' progress until all have completed (each stays,
+/// seeding to the others, until then), then stop them; fails if one fails
 /// or the deadline passes.
 fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<()> {
     let bars = std::io::stdout().is_terminal().then(|| {
@@ -160,25 +161,24 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
     });
     let mut last_line = Instant::now();
     loop {
-        let mut running = 0;
+        let mut downloading = 0;
         for (i, (peer, _)) in leechers.iter_mut().enumerate() {
-            let (percent, status) = match peer.child.try_wait()? {
-                None => {
-                    running += 1;
-                    (peer.percent(), peer.detail())
-                }
-                Some(s) if s.success() => {
-                    peer.finished = true;
-                    (100.0, "done".to_string())
-                }
-                Some(s) => bail!("{} failed ({s}):\n{}", peer.name, peer.log_tail()),
+            if let Some(s) = peer.child.try_wait()? {
+                bail!("{} exited early ({s}):\n{}", peer.name, peer.log_tail());
+            }
+            peer.finished = peer.finished || peer.out.lock().is_ok_and(|o| o.complete);
+            let (percent, status) = if peer.finished {
+                (100.0, "done, seeding to the others".to_string())
+            } else {
+                downloading += 1;
+                (peer.percent(), peer.detail())
             };
             if let Some((_, bars)) = &bars {
                 bars[i].set_position((percent * 10.0) as u64);
                 bars[i].set_message(format!("{percent:5.1}% {status}"));
             }
         }
-        if bars.is_none() && (last_line.elapsed() >= Duration::from_secs(1) || running == 0) {
+        if bars.is_none() && (last_line.elapsed() >= Duration::from_secs(1) || downloading == 0) {
             last_line = Instant::now();
             let cols: Vec<String> = leechers
                 .iter()
@@ -190,9 +190,12 @@ fn watch(leechers: &mut [(Peer, PathBuf)], started: Instant) -> anyhow::Result<(
                 cols.join("  ")
             );
         }
-        if running == 0 {
+        if downloading == 0 {
             for b in bars.iter().flat_map(|(_, bars)| bars) {
                 b.finish();
+            }
+            for (peer, _) in leechers.iter_mut() {
+                peer.interrupt()?;
             }
             return Ok(());
         }
@@ -227,7 +230,7 @@ struct Peer {
     name: String,
     child: Child,
     out: Arc<Mutex<Output>>,
-    /// Exited successfully.
+    /// Has every piece.
     finished: bool,
 }
 
@@ -236,6 +239,8 @@ struct Peer {
 struct Output {
     /// The address from its `listening on ADDR` line.
     listening: Option<SocketAddr>,
+    /// Whether it said `download complete`.
+    complete: bool,
     /// The last percentage seen on stderr.
     percent: f64,
     /// What followed that percentage (pieces, rates, peers).
@@ -330,6 +335,25 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// SIGINT (a seeding `shoal download` then prints its summary and
+    /// exits 0) and wait for the exit.
+    fn interrupt(&mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status()
+            .context("cannot run kill")?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait()? {
+                Some(s) if s.success() => return Ok(()),
+                Some(s) => bail!("{} failed ({s}):\n{}", self.name, self.log_tail()),
+                None => ensure!(Instant::now() < deadline, "{} did not stop", self.name),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The `--json` summary of a finished download.
     fn report(&self) -> anyhow::Result<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -363,6 +387,7 @@ impl Output {
                 self.listening.get_or_insert(a);
             }
         }
+        self.complete |= line.contains("download complete");
         if let Some(p) = last_percent(line) {
             self.percent = p;
             self.detail = line.rsplit('%').next().unwrap_or("").trim().to_string();
