@@ -77,6 +77,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
         tokio::pin!(sleep);
         loop {
             tokio::select! {
+                biased;
                 _ = &mut sleep => break,
                 r = complete.changed(), if !completed_sent => {
                     if r.is_ok() && *complete.borrow_and_update() {
@@ -89,6 +90,13 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
                 }
                 _ = stopping.changed() => {
                     if *stopping.borrow_and_update() {
+                        // A download that finished just before stopping
+                        // still reports its completion.
+                        let finished = *complete.borrow();
+                        if finished && (!completed_sent || event == Event::Completed) {
+                            let p = params(&t, Event::Completed);
+                            let _ = tokio::time::timeout(STOPPED_TIMEOUT, client.announce(p)).await;
+                        }
                         let p = params(&t, Event::Stopped);
                         match tokio::time::timeout(STOPPED_TIMEOUT, client.announce(p)).await {
                             Ok(Ok(_)) => debug!("announced stopped"),
