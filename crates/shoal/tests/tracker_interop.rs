@@ -294,6 +294,14 @@ fn tracker_whitelist_and_metrics_from_the_cli() {
         &format!("/announce?info_hash={other}&peer_id=-XX0000-000000000000&port=7000&left=1"),
     );
     assert_eq!(refused, "d14:failure reason19:torrent not allowede");
+    // The tracker re-executed itself once with the allocator's options
+    // (same PID) so an idle tracker returns freed memory.
+    let env = std::fs::read(format!("/proc/{}/environ", t.proc.pid())).unwrap_or_default();
+    let env = String::from_utf8_lossy(&env);
+    assert!(
+        env.contains("MIMALLOC_PURGE_DELAY=0") && env.contains("SHOAL_TRACKER_ALLOC_SET=1"),
+        "{env}"
+    );
     let metrics = http_get(t.http, "/metrics");
     assert!(
         metrics.contains("shoal_tracker_requests_total{kind=\"http_announce\"} 1"),

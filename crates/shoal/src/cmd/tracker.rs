@@ -40,8 +40,52 @@ pub struct Args {
     pub threads: usize,
 }
 
+/// Allocator options for a long-running tracker, as environment variables.
+///
+/// The `shoal` binary links mimalloc, which by default commits its arenas
+/// eagerly and keeps freed pages resident: right for transfer buffers,
+/// wasteful for a server holding millions of small long-lived entries (it
+/// tripled the tracker's resident memory). mimalloc reads its options from
+/// the environment when the process starts, so `shoal tracker` sets them and
+/// re-executes itself once (same PID, same arguments). With another
+/// allocator the variables are simply ignored.
+const ALLOCATOR_ENV: [(&str, &str); 2] = [
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_PURGE_DELAY", "0"),
+];
+
+#[cfg(unix)]
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("SHOAL_TRACKER_ALLOC_SET").is_some()
+        || ALLOCATOR_ENV
+            .iter()
+            .all(|(k, _)| std::env::var_os(k).is_some())
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1))
+        .env("SHOAL_TRACKER_ALLOC_SET", "1");
+    for (k, v) in ALLOCATOR_ENV {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    // Only returns on failure; then just go on with the defaults.
+    let err = cmd.exec();
+    tracing::debug!(error = %err, "could not re-exec with allocator options");
+}
+
+#[cfg(not(unix))]
+fn tune_allocator() {}
+
 /// Run `shoal tracker` until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    tune_allocator();
     let mut cfg = TrackerConfig::with_interval(args.announce_interval);
     cfg.store.max_peers_per_ip = args.max_peers_per_ip;
     cfg.store.max_peers = args.max_peers;
