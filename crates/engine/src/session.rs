@@ -63,7 +63,7 @@ impl Default for SessionConfig {
             max_peers: 50,
             max_half_open: 16,
             connect_timeout: Duration::from_secs(10),
-            handshake_timeout: crate::peer::task::DEFAULT_HANDSHAKE_TIMEOUT,
+            handshake_timeout: crate::peer::DEFAULT_HANDSHAKE_TIMEOUT,
             upload_limit: None,
             download_limit: None,
             peer: PeerConfig::default(),

@@ -1,8 +1,10 @@
-//! Peer connections: the sans-I/O protocol state ([`state`]) and the tokio
-//! tasks that drive it ([`task`]).
+//! Peer connections: the sans-I/O protocol state ([`state`]), how
+//! connections are established (`connect`) and the tokio tasks that drive
+//! an established one (`task`).
 
+mod connect;
 pub mod state;
-pub(crate) mod task;
+mod task;
 
+pub(crate) use connect::{accept, connect, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use state::{Effect, PeerConfig, PeerError, PeerState};
-pub(crate) use task::{accept, connect};
