@@ -231,7 +231,9 @@ pub(crate) async fn run_housekeeping(t: Arc<TorrentShared>) {
         }
         let save_due = {
             let st = t.lock();
-            st.verified_since_save > 0 && now.duration_since(last_save) >= RESUME_EVERY
+            // Periodically, and as soon as the download completes.
+            st.verified_since_save > 0
+                && (now.duration_since(last_save) >= RESUME_EVERY || st.is_complete())
         };
         if save_due {
             last_save = now;
