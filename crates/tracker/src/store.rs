@@ -15,8 +15,8 @@
 //! sent on the wire (6 or 18 bytes) followed by a 16-bit "last seen" stamp,
 //! 8 bytes per IPv4 peer and 20 per IPv6 peer. No peer id is kept: peers are
 //! identified by source address and port. A peer is found by binary search;
-//! the vectors grow by half their length, not double, and shrink when they
-//! empty out.
+//! the vectors grow by an eighth of their length, not double, and shrink
+//! when they empty out.
 //!
 //! The stamp is the low 16 bits of `now`; ages are computed with wrapping
 //! subtraction, which is exact as long as [`Store::sweep`] runs more often
@@ -194,7 +194,10 @@ fn find<P: Entry>(v: &[P], addr: &[u8]) -> Result<usize, usize> {
 
 fn insert_at<P: Entry>(v: &mut Vec<P>, i: usize, p: P) {
     if v.len() == v.capacity() {
-        v.reserve_exact((v.len() / 2).max(2));
+        // Grow by an eighth (at least 2): swarms are mostly small and
+        // stable, so slack costs more memory than the rare reallocation
+        // costs time (and allocators often grow in place).
+        v.reserve_exact((v.len() / 8).max(2));
     }
     v.insert(i, p);
 }
