@@ -320,7 +320,12 @@ impl TorrentHandle {
     /// Stop: close every connection, save resume data, send the tracker
     /// `stopped` (waiting at most a few seconds for it).
     pub async fn stop(&self) {
-        info!("stopping torrent");
+        let cache = self.shared.storage.cache_stats();
+        info!(
+            peak_cache = cache.peak_bytes,
+            spilled = cache.spilled_bytes,
+            "stopping torrent"
+        );
         self.shared.stopping.send_replace(true);
         self.shared.lock().shut_down();
         save_resume(&self.shared).await;
