@@ -361,8 +361,8 @@ impl TorrentState {
         self.peers_seen.len()
     }
 
-    /// Apply a batch of messages from `key`. On error the peer is removed;
-    /// `effects` then holds only the blocks to store.
+    /// Apply a batch of messages from `key`; `effects` is left holding
+    /// the blocks to store (also on error, when the peer is removed).
     pub fn on_messages(
         &mut self,
         key: PeerKey,
@@ -382,16 +382,13 @@ impl TorrentState {
             }
         }
         msgs.clear();
-        if let Err(e) = result {
-            // Blocks it sent before misbehaving are marked received in the
-            // picker: they must still be stored (the hash check vouches
-            // for them), or their pieces would never complete.
-            effects.retain(|e| matches!(e, Effect::Store { .. }));
-            self.remove_peer(key, &e.to_string());
-            return Err(e);
+        if result.is_ok() {
+            slot.state.update_interest(&self.picker, now);
+            slot.state.fill_requests(&mut self.picker, now);
         }
-        slot.state.update_interest(&self.picker, now);
-        slot.state.fill_requests(&mut self.picker, now);
+        // Even when the peer misbehaved, blocks it sent before are marked
+        // received in the picker: they must still be stored (the hash check
+        // vouches for them), or their pieces would never complete.
         let mut interest_changed = false;
         let mut bytes = 0u64;
         let sender = self.peers.get(&key).map(|s| s.peer_id);
@@ -429,6 +426,10 @@ impl TorrentState {
         if bytes > 0 {
             self.downloaded += bytes;
             self.down_rate.record(now, bytes);
+        }
+        if let Err(e) = result {
+            self.remove_peer(key, &e.to_string());
+            return Err(e);
         }
         if interest_changed {
             self.unchoke_if_free(key, now);
