@@ -148,3 +148,23 @@ async fn two_seeds_part_and_stay_apart() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_limit_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("r.bin", 1_000_000)], 13);
+    let torrent = make_torrent(&seed_dir.join("r.bin"), 64 * 1024);
+    let s0 = session(None, None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+    let s1 = session(None, Some(500_000)).await;
+    let start = std::time::Instant::now();
+    let h = add(&s1, &torrent, &tmp.path().join("dl"), vec![s0.local_addr()]).await;
+    complete_within(&h, 30).await;
+    let t = start.elapsed().as_secs_f64();
+    // 1 MB at 500 kB/s, less the first burst (100 kB): at least 1.6 s.
+    assert!(t >= 1.5, "finished in {t:.2} s despite the limit");
+    assert!(t < 10.0, "{t:.2} s");
+    h.stop().await;
+    seed.stop().await;
+}
