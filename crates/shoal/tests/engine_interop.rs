@@ -14,7 +14,7 @@ use common::*;
 use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Bound of every wait for one transfer.
@@ -26,109 +26,6 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts")
         .join(name)
-}
-
-/// A child process whose stdout and stderr go to files (no pipe can fill
-/// up), killed with its process group on drop.
-struct Logged {
-    proc: Proc,
-    name: String,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Logged {
-    fn spawn(name: &str, dir: &Path, cmd: &mut Command) -> Logged {
-        let out = dir.join(format!("{name}.out"));
-        let err = dir.join(format!("{name}.err"));
-        let file = |p: &Path| std::fs::File::create(p).expect("log file");
-        let proc = Proc::spawn(
-            cmd.stdin(Stdio::null())
-                .stdout(file(&out))
-                .stderr(file(&err)),
-        );
-        Logged {
-            proc,
-            name: name.to_string(),
-            out,
-            err,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// Both logs, for failure messages.
-    fn logs(&self) -> String {
-        let tail = |s: String| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines[lines.len().saturating_sub(25)..].join("\n")
-        };
-        format!(
-            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
-            self.name,
-            tail(self.stdout()),
-            self.name,
-            tail(self.stderr())
-        )
-    }
-
-    /// Wait until stderr (or stdout) contains `needle`; panics otherwise.
-    fn wait_for(&mut self, needle: &str, limit: Duration) {
-        let ok = wait_until(limit, || {
-            self.stderr().contains(needle) || self.stdout().contains(needle)
-        });
-        assert!(
-            ok,
-            "{} never printed {needle:?}\n{}",
-            self.name,
-            self.logs()
-        );
-    }
-
-    /// The address of its `listening on ADDR` line.
-    fn listening(&mut self) -> SocketAddr {
-        self.wait_for("listening on ", Duration::from_secs(15));
-        let text = self.stderr();
-        let addr = text
-            .lines()
-            .find_map(|l| l.split("listening on ").nth(1))
-            .and_then(|a| a.split_whitespace().next())
-            .and_then(|a| a.parse().ok());
-        addr.unwrap_or_else(|| panic!("bad listening line\n{}", self.logs()))
-    }
-
-    /// Wait for it to exit; panics with its logs on timeout.
-    fn finish(&mut self, limit: Duration) -> ExitStatus {
-        match self.proc.wait_timeout(limit) {
-            Some(s) => s,
-            None => panic!(
-                "{} did not finish within {limit:?}\n{}",
-                self.name,
-                self.logs()
-            ),
-        }
-    }
-
-    /// Wait for a successful exit and parse the last JSON line of stdout.
-    fn finish_json(&mut self, limit: Duration) -> Value {
-        let status = self.finish(limit);
-        assert!(
-            status.success(),
-            "{} failed: {status}\n{}",
-            self.name,
-            self.logs()
-        );
-        let out = self.stdout();
-        let line = out.lines().rev().find(|l| l.starts_with('{'));
-        line.and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("{} printed no JSON\n{}", self.name, self.logs()))
-    }
 }
 
 /// `shoal create` with the given piece length and trackers; returns the

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,116 +24,8 @@ const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 const SIGINT: i32 = 2;
 
-/// A process whose stdout and stderr go to files (no pipe can fill up).
-struct Node {
-    proc: Proc,
-    name: String,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Node {
-    fn spawn(name: &str, logs: &Path, cmd: &mut Command) -> Node {
-        let out = logs.join(format!("{name}.out"));
-        let err = logs.join(format!("{name}.err"));
-        let file = |p: &Path| File::create(p).expect("log file");
-        let proc = Proc::spawn(
-            cmd.stdin(Stdio::null())
-                .stdout(file(&out))
-                .stderr(file(&err)),
-        );
-        Node {
-            proc,
-            name: name.to_string(),
-            out,
-            err,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// The last lines of both logs, for failure messages.
-    fn logs(&self) -> String {
-        let tail = |s: String| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines[lines.len().saturating_sub(20)..].join("\n")
-        };
-        format!(
-            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
-            self.name,
-            tail(self.stdout()),
-            self.name,
-            tail(self.stderr())
-        )
-    }
-
-    /// Wait until stderr or stdout contains `needle`; panics if the
-    /// process exits first or `limit` passes.
-    fn wait_for(&mut self, needle: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if self.stderr().contains(needle) || self.stdout().contains(needle) {
-                return;
-            }
-            assert!(
-                self.proc.is_running(),
-                "{} exited before printing {needle:?}\n{}",
-                self.name,
-                self.logs()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "{} printed no {needle:?} within {limit:?}\n{}",
-                self.name,
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The address from its `listening on ADDR` line.
-    fn listening(&mut self) -> SocketAddr {
-        self.wait_for("listening on ", Duration::from_secs(15));
-        let err = self.stderr();
-        err.split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{}: bad listening line\n{}", self.name, self.logs()))
-    }
-
-    /// Wait for exit within `limit`; panics on timeout.
-    fn finish(&mut self, limit: Duration) -> ExitStatus {
-        match self.proc.wait_timeout(limit) {
-            Some(s) => s,
-            None => panic!(
-                "{} did not exit within {limit:?}\n{}",
-                self.name,
-                self.logs()
-            ),
-        }
-    }
-
-    /// The JSON summary (last `{` line of stdout).
-    fn json(&self) -> Value {
-        let out = self.stdout();
-        out.lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with('{'))
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("{} printed no JSON summary\n{}", self.name, self.logs()))
-    }
-
-    fn completed(&self) -> bool {
-        self.stderr().contains("download complete")
-    }
-}
+/// A process with its output in log files (see `common::Logged`).
+type Node = Logged;
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

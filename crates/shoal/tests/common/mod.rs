@@ -241,3 +241,133 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A process whose stdout and stderr go to files (no pipe can fill up),
+/// with helpers to wait for its output and read its JSON summary.
+pub struct Logged {
+    /// The process (killed with its group on drop).
+    pub proc: Proc,
+    /// A name for failure messages.
+    pub name: String,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Logged {
+    /// Spawn `cmd` with its output in `dir/NAME.out` and `dir/NAME.err`.
+    pub fn spawn(name: &str, dir: &Path, cmd: &mut Command) -> Logged {
+        let out = dir.join(format!("{name}.out"));
+        let err = dir.join(format!("{name}.err"));
+        let file = |p: &Path| std::fs::File::create(p).expect("log file");
+        let proc = Proc::spawn(
+            cmd.stdin(Stdio::null())
+                .stdout(file(&out))
+                .stderr(file(&err)),
+        );
+        Logged {
+            proc,
+            name: name.to_string(),
+            out,
+            err,
+        }
+    }
+
+    /// Everything it wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// The last lines of both logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let tail = |s: String| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        };
+        format!(
+            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
+            self.name,
+            tail(self.stdout()),
+            self.name,
+            tail(self.stderr())
+        )
+    }
+
+    /// Wait until stderr or stdout contains `needle`; panics if the
+    /// process exits first or `limit` passes.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr().contains(needle) || self.stdout().contains(needle) {
+                return;
+            }
+            assert!(
+                self.proc.is_running(),
+                "{} exited before printing {needle:?}\n{}",
+                self.name,
+                self.logs()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{} printed no {needle:?} within {limit:?}\n{}",
+                self.name,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The address from its `listening on ADDR` line.
+    pub fn listening(&mut self) -> std::net::SocketAddr {
+        self.wait_for("listening on ", Duration::from_secs(15));
+        let err = self.stderr();
+        err.split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{}: bad listening line\n{}", self.name, self.logs()))
+    }
+
+    /// Wait for exit within `limit`; panics with its logs on timeout.
+    pub fn finish(&mut self, limit: Duration) -> std::process::ExitStatus {
+        match self.proc.wait_timeout(limit) {
+            Some(s) => s,
+            None => panic!(
+                "{} did not exit within {limit:?}\n{}",
+                self.name,
+                self.logs()
+            ),
+        }
+    }
+
+    /// The JSON summary (the last `{` line of stdout).
+    pub fn json(&self) -> serde_json::Value {
+        let out = self.stdout();
+        out.lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{} printed no JSON summary\n{}", self.name, self.logs()))
+    }
+
+    /// Wait for a successful exit and return its JSON summary.
+    pub fn finish_json(&mut self, limit: Duration) -> serde_json::Value {
+        let status = self.finish(limit);
+        assert!(
+            status.success(),
+            "{} failed: {status}\n{}",
+            self.name,
+            self.logs()
+        );
+        self.json()
+    }
+
+    /// Whether a download reported completion.
+    pub fn completed(&self) -> bool {
+        self.stderr().contains("download complete")
+    }
+}
