@@ -82,9 +82,8 @@ impl<'a> PieceReader<'a> {
     }
 
     /// Feed the stream bytes of `[offset, offset+len)` to `sink` in order,
-    /// as one or more slices, without copying large spans: a span of at
-    /// least [`MMAP_MIN_SPAN`] bytes is memory-mapped (prefaulted) and
-    /// handed over in place; smaller spans are read into `scratch`.
+    /// as one or more slices of at most [`READ_CHUNK`] bytes read into
+    /// `scratch`.
     pub fn for_each_chunk(
         &self,
         offset: u64,
@@ -102,33 +101,14 @@ impl<'a> PieceReader<'a> {
                 }
                 Err(e) => return Err(ReadRangeError::Io(path, e)),
             };
-            let on_disk = file
-                .metadata()
-                .map_err(|e| ReadRangeError::Io(path.clone(), e))?
-                .len();
-            if on_disk < span.file_offset + span.len {
-                return Err(ReadRangeError::Missing);
-            }
-            if span.len >= MMAP_MIN_SPAN {
-                // Map from the page boundary at or below the span start.
-                let page_off = span.file_offset & !(PAGE - 1);
-                let skip = (span.file_offset - page_off) as usize;
-                // SAFETY: the map is read-only and dropped before returning;
-                // if another process truncates the file meanwhile, reads may
-                // fault (SIGBUS) — the same risk every mmap-based hasher
-                // (libtorrent, mktorrent) accepts; sizes were checked above.
-                let map = unsafe {
-                    memmap2::MmapOptions::new()
-                        .offset(page_off)
-                        .len(skip + span.len as usize)
-                        .populate()
-                        .map(&file)
-                }
-                .map_err(|e| ReadRangeError::Io(path.clone(), e))?;
-                sink(&map[skip..]);
-            } else {
-                scratch.resize(span.len as usize, 0);
-                match file.read_exact_at(scratch, span.file_offset) {
+            // Read in cache-sized chunks and hand each over at once: the
+            // data is hashed while still in L2, and unlike mmap/munmap no
+            // lock is shared between the hashing threads.
+            let mut done = 0u64;
+            while done < span.len {
+                let n = (span.len - done).min(READ_CHUNK) as usize;
+                scratch.resize(n, 0);
+                match file.read_exact_at(scratch, span.file_offset + done) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         return Err(ReadRangeError::Missing)
@@ -136,6 +116,7 @@ impl<'a> PieceReader<'a> {
                     Err(e) => return Err(ReadRangeError::Io(path, e)),
                 }
                 sink(scratch);
+                done += n as u64;
             }
             seen += span.len;
         }
@@ -151,9 +132,9 @@ impl<'a> PieceReader<'a> {
     }
 }
 
-/// Spans at least this long are hashed from a memory map instead of copied.
-pub const MMAP_MIN_SPAN: u64 = 256 << 10;
-const PAGE: u64 = 4096;
+/// Bytes read per call when hashing: small enough to stay in L2 cache
+/// until hashed, large enough that syscalls cost nothing.
+pub const READ_CHUNK: u64 = 256 << 10;
 
 /// How many pieces to hash per task: about 4 MiB, so small pieces still
 /// get large sequential I/O and per-task overhead stays negligible.

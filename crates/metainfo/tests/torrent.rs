@@ -283,12 +283,17 @@ fn mapped_and_copied_spans_hash_like_a_plain_stream() {
             piece_length: Some(piece),
             ..Default::default()
         };
-        let (_, t) = Creator::scan(&root).unwrap().create(&opts, &CreateProgress::default()).unwrap();
+        let (_, t) = Creator::scan(&root)
+            .unwrap()
+            .create(&opts, &CreateProgress::default())
+            .unwrap();
         let expected: Vec<[u8; 20]> = stream
             .chunks(piece as usize)
             .map(|c| Sha1::digest(c).into())
             .collect();
         assert_eq!(t.piece_hashes, expected, "piece length {piece}");
-        assert!(verify_dir(&t, dir.path(), &CreateProgress::default()).unwrap().is_complete());
+        assert!(verify_dir(&t, dir.path(), &CreateProgress::default())
+            .unwrap()
+            .is_complete());
     }
 }

@@ -35,7 +35,7 @@ impl ByteProgress {
                     bar.set_message(label);
                     while !flag.load(Ordering::Relaxed) {
                         bar.set_position(counter.load(Ordering::Relaxed));
-                        std::thread::sleep(Duration::from_millis(100));
+                        std::thread::park_timeout(Duration::from_millis(100));
                     }
                     bar.set_position(counter.load(Ordering::Relaxed));
                     bar.finish_and_clear();
@@ -43,7 +43,7 @@ impl ByteProgress {
                     let start = Instant::now();
                     let mut last = Instant::now();
                     while !flag.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(100));
+                        std::thread::park_timeout(Duration::from_millis(100));
                         if last.elapsed() >= Duration::from_secs(2) {
                             last = Instant::now();
                             let n = counter.load(Ordering::Relaxed);
@@ -67,6 +67,8 @@ impl Drop for ByteProgress {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
+            // Wake it now rather than after its current 100 ms nap.
+            h.thread().unpark();
             let _ = h.join();
         }
     }
