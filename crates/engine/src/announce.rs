@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_tracker_client::{AnnounceParams, Event, TrackerClient};
+use shoal_tracker_client::{AnnounceParams, ClientConfig, Event, TrackerClient};
 use tracing::{debug, info, warn};
 
 use crate::torrent::TorrentShared;
@@ -12,8 +12,19 @@ use crate::torrent::TorrentShared;
 /// Shortest and longest wait between announces, whatever the tracker says.
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
-/// Longest wait for one announce (the client retries UDP internally).
-const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most time one tracker gets in one announce before the client moves on
+/// to the next (BEP 15's retransmissions alone could wait an hour on a dead
+/// UDP tracker, and the trackers after it would never get a turn).
+const PER_TRACKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds on the wait for one whole announce, which may try every tracker.
+const MIN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The wait for one whole announce across `trackers` trackers.
+fn announce_timeout(trackers: usize) -> Duration {
+    (PER_TRACKER_TIMEOUT * trackers.min(1000) as u32)
+        .clamp(MIN_ANNOUNCE_TIMEOUT, MAX_ANNOUNCE_TIMEOUT)
+}
 /// Longest wait for the final `stopped` announce.
 const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -36,11 +47,17 @@ fn params(t: &TorrentShared, event: Event) -> AnnounceParams {
 
 /// Run the announce loop until the torrent stops.
 pub(crate) async fn run(t: Arc<TorrentShared>) {
-    let mut client = TrackerClient::new(
+    let tracker_count: usize = t.torrent.trackers.iter().map(Vec::len).sum();
+    let announce_wait = announce_timeout(tracker_count);
+    let mut client = TrackerClient::with_config(
         t.torrent.trackers.clone(),
         t.info_hash,
         t.peer_id().0,
         t.session.local_addr.port(),
+        ClientConfig {
+            tracker_timeout: Some(PER_TRACKER_TIMEOUT),
+            ..ClientConfig::default()
+        },
     );
     let mut complete = t.complete.subscribe();
     let mut stopping = t.stopping.subscribe();
@@ -49,7 +66,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
     let mut failures = 0u32;
     loop {
         let p = params(&t, event);
-        let wait = match tokio::time::timeout(ANNOUNCE_TIMEOUT, client.announce(p)).await {
+        let wait = match tokio::time::timeout(announce_wait, client.announce(p)).await {
             Ok(Ok(resp)) => {
                 failures = 0;
                 event = Event::None;
@@ -107,5 +124,20 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tracker_gets_its_turn_within_bounds() {
+        assert_eq!(announce_timeout(0), MIN_ANNOUNCE_TIMEOUT);
+        assert_eq!(announce_timeout(1), MIN_ANNOUNCE_TIMEOUT);
+        assert_eq!(announce_timeout(5), Duration::from_secs(50));
+        assert_eq!(announce_timeout(1_000_000), MAX_ANNOUNCE_TIMEOUT);
+        // A dead first tracker leaves time for at least two more.
+        assert!(announce_timeout(3) >= PER_TRACKER_TIMEOUT * 3);
     }
 }
