@@ -126,7 +126,7 @@ fn dict_rules() {
 fn nesting_limit() {
     let deep = |n: usize| {
         let mut v = vec![b'l'; n];
-        v.extend(std::iter::repeat(b'e').take(n));
+        v.extend(std::iter::repeat_n(b'e', n));
         v
     };
     assert!(decode(&deep(64)).is_ok());

@@ -131,8 +131,7 @@ impl Creator {
         let piece_length = opts
             .piece_length
             .unwrap_or_else(|| auto_piece_length(total));
-        if piece_length < crate::MIN_PIECE_LENGTH
-            || piece_length > MAX_PIECE_LENGTH
+        if !(crate::MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&piece_length)
             || !piece_length.is_power_of_two()
         {
             return Err(MetainfoError::BadPieceLength(piece_length as i64));
@@ -239,7 +238,7 @@ fn hash_all(
                 })?;
             let len = layout.piece_offset(last - 1) + layout.piece_size(last - 1)
                 - layout.piece_offset(first);
-            progress.hashed.fetch_add(len as u64, Ordering::Relaxed);
+            progress.hashed.fetch_add(len, Ordering::Relaxed);
             Ok(hashes)
         })
         .collect();

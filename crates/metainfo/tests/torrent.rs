@@ -198,7 +198,7 @@ fn rejects_structural_garbage() {
     assert!(err(b"d4:infoi1ee").contains("'info' should be a dictionary"));
     // 100,000 levels of nesting.
     let mut deep = b"d4:info".to_vec();
-    deep.extend(std::iter::repeat(b'l').take(100_000));
+    deep.extend(std::iter::repeat_n(b'l', 100_000));
     assert!(err(&deep).contains("nesting deeper"));
     // A 4 GiB string length declared in a 1 KiB file.
     let mut bomb = b"d4:infod6:pieces4294967296:".to_vec();

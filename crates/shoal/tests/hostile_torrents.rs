@@ -14,7 +14,7 @@ fn info_dict(extra: &str, piece_length: &str, pieces: usize) -> Vec<u8> {
         pieces * 20
     )
     .into_bytes();
-    v.extend(std::iter::repeat(b'x').take(pieces * 20));
+    v.extend(std::iter::repeat_n(b'x', pieces * 20));
     v.extend_from_slice(b"ee");
     v
 }
@@ -140,7 +140,7 @@ fn absurd_sizes() {
 #[test]
 fn malformed_bencode() {
     let mut deep = b"d4:info".to_vec();
-    deep.extend(std::iter::repeat(b'l').take(100_000));
+    deep.extend(std::iter::repeat_n(b'l', 100_000));
     assert_rejected("deep", &deep, "nesting deeper than 64");
     let mut bomb = b"d4:infod6:pieces4294967296:".to_vec();
     bomb.resize(1024, b'x');
