@@ -173,30 +173,7 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         let digits_start = self.pos;
-        let mut magnitude: u64 = 0;
-        loop {
-            let b = self.peek("a digit or 'e'")?;
-            if b == end {
-                break;
-            }
-            if !b.is_ascii_digit() {
-                return self.err(
-                    self.pos,
-                    DecodeErrorKind::UnexpectedByte {
-                        found: b,
-                        expected: "a digit",
-                    },
-                );
-            }
-            magnitude = match magnitude
-                .checked_mul(10)
-                .and_then(|m| m.checked_add(u64::from(b - b'0')))
-            {
-                Some(m) => m,
-                None => return self.err(start, DecodeErrorKind::IntegerOverflow),
-            };
-            self.pos += 1;
-        }
+        let magnitude = self.digits(end, "a digit or 'e'", start)?;
         let ndigits = self.pos - digits_start;
         if ndigits == 0 {
             return self.err(start, DecodeErrorKind::EmptyInteger);
@@ -222,24 +199,25 @@ impl<'a> Parser<'a> {
         Ok(value)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let start = self.pos;
-        let mut len: u64 = 0;
+    /// Accumulate decimal digits up to (not including) `stop`; `what` names
+    /// the expected input for errors and `start` is where the number began.
+    fn digits(&mut self, stop: u8, what: &'static str, start: usize) -> Result<u64, DecodeError> {
+        let mut n: u64 = 0;
         loop {
-            let b = self.peek("a string length or ':'")?;
-            if b == b':' {
-                break;
+            let b = self.peek(what)?;
+            if b == stop {
+                return Ok(n);
             }
             if !b.is_ascii_digit() {
                 return self.err(
                     self.pos,
                     DecodeErrorKind::UnexpectedByte {
                         found: b,
-                        expected: "a digit or ':'",
+                        expected: what,
                     },
                 );
             }
-            len = match len
+            n = match n
                 .checked_mul(10)
                 .and_then(|m| m.checked_add(u64::from(b - b'0')))
             {
@@ -248,6 +226,11 @@ impl<'a> Parser<'a> {
             };
             self.pos += 1;
         }
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let start = self.pos;
+        let len = self.digits(b':', "a digit or ':'", start)?;
         if self.pos == start {
             return self.err(start, DecodeErrorKind::EmptyInteger);
         }
