@@ -27,6 +27,35 @@ const SIGINT: i32 = 2;
 /// A process with its output in log files (see `common::Logged`).
 type Node = Logged;
 
+/// A test's working folder: `logs/` for process output, and the seeder's
+/// content `seed/data.bin` (pseudo-random) with its sha256.
+struct Workspace {
+    work: tempfile::TempDir,
+    logs: PathBuf,
+    seed_dir: PathBuf,
+    content: PathBuf,
+    want: String,
+}
+
+impl Workspace {
+    fn new(size: u64, seed: u64) -> Workspace {
+        let work = tempdir();
+        let logs = work.path().join("logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        let seed_dir = work.path().join("seed");
+        let content = seed_dir.join("data.bin");
+        write_file(&content, size as usize, seed);
+        let want = sha256_file(&content);
+        Workspace {
+            work,
+            logs,
+            seed_dir,
+            content,
+            want,
+        }
+    }
+}
+
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts")
@@ -214,13 +243,13 @@ fn swarm_effect_beats_a_lone_seeder() {
     const U: u64 = 512 * KIB;
     const N: usize = 8;
     const PIECE: u64 = 64 * KIB;
-    let work = tempdir();
-    let logs = work.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("mkdir");
-    let seed_dir = work.path().join("seed");
-    let content = seed_dir.join("data.bin");
-    write_file(&content, F as usize, 0x5EED_0005);
-    let want = sha256_file(&content);
+    let Workspace {
+        work,
+        logs,
+        seed_dir,
+        content,
+        want,
+    } = Workspace::new(F, 0x5EED_0005);
 
     let (_tracker, url) = start_tracker(&logs);
     let torrent = work.path().join("swarm.torrent");
@@ -297,14 +326,14 @@ fn swarm_survives_churn_and_the_seeder_leaving() {
     // copy between them well before any of them is complete.
     const U_SEED: u64 = MIB;
     const U_LEECH: u64 = 256 * KIB;
-    let work = tempdir();
-    let logs = work.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("mkdir");
-    let seed_dir = work.path().join("seed");
-    let content = seed_dir.join("data.bin");
-    write_file(&content, F as usize, 0xC40A11);
+    let Workspace {
+        work,
+        logs,
+        seed_dir,
+        content,
+        want,
+    } = Workspace::new(F, 0xC40A11);
     let original = std::fs::read(&content).expect("read");
-    let want = sha256_file(&content);
 
     let (_tracker, url) = start_tracker(&logs);
     let torrent = work.path().join("churn.torrent");
@@ -459,13 +488,13 @@ fn bytes_from(report: &Value, peer: SocketAddr) -> u64 {
 fn malicious_peer_is_banned_and_honest_peer_is_not() {
     const F: u64 = 4 * MIB;
     const PIECE: u64 = 64 * KIB;
-    let work = tempdir();
-    let logs = work.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("mkdir");
-    let seed_dir = work.path().join("seed");
-    let content = seed_dir.join("data.bin");
-    write_file(&content, F as usize, 0xBAD_DA7A);
-    let want = sha256_file(&content);
+    let Workspace {
+        work,
+        logs,
+        seed_dir,
+        content,
+        want,
+    } = Workspace::new(F, 0xBAD_DA7A);
     let torrent = work.path().join("evil.torrent");
     make_torrent(&content, None, PIECE, &torrent);
     let corrupt: Vec<u32> = (0..(F / PIECE) as u32).step_by(4).collect();
@@ -547,13 +576,13 @@ fn malicious_peer_is_banned_and_honest_peer_is_not() {
 fn sole_corrupt_sender_is_banned_then_honest_seeder_completes() {
     const F: u64 = 4 * MIB;
     const PIECE: u64 = 64 * KIB;
-    let work = tempdir();
-    let logs = work.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("mkdir");
-    let seed_dir = work.path().join("seed");
-    let content = seed_dir.join("data.bin");
-    write_file(&content, F as usize, 0x501E);
-    let want = sha256_file(&content);
+    let Workspace {
+        work,
+        logs,
+        seed_dir,
+        content,
+        want,
+    } = Workspace::new(F, 0x501E);
     let torrent = work.path().join("evil.torrent");
     make_torrent(&content, None, PIECE, &torrent);
     let corrupt: Vec<u32> = (3..(F / PIECE) as u32).step_by(5).collect();
@@ -734,13 +763,13 @@ fn crash_resume_refetches_at_most_a_piece_per_kill() {
     const KILLS: usize = 5;
     let (mut rng, seed) = Rng::new();
     println!("crash resume: seed {seed} (set SWARM_SEED to replay)");
-    let work = tempdir();
-    let logs = work.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("mkdir");
-    let seed_dir = work.path().join("seed");
-    let content = seed_dir.join("data.bin");
-    write_file(&content, F as usize, 0xC2A54);
-    let want = sha256_file(&content);
+    let Workspace {
+        work,
+        logs,
+        seed_dir,
+        content,
+        want,
+    } = Workspace::new(F, 0xC2A54);
     let torrent = work.path().join("resume.torrent");
     make_torrent(&content, None, PIECE, &torrent);
     let (_seeder, seeder_addr) = start_seeder(
