@@ -53,34 +53,6 @@ impl<'a> PieceReader<'a> {
         }
     }
 
-    /// Fill `buf` with the stream bytes starting at `offset`.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), ReadRangeError> {
-        let mut filled = 0usize;
-        for span in self.layout.spans(offset, buf.len() as u64) {
-            let path = self.file_path(span.file_index);
-            let file = match File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(ReadRangeError::Missing)
-                }
-                Err(e) => return Err(ReadRangeError::Io(path, e)),
-            };
-            let dst = &mut buf[filled..filled + span.len as usize];
-            match file.read_exact_at(dst, span.file_offset) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(ReadRangeError::Missing)
-                }
-                Err(e) => return Err(ReadRangeError::Io(path, e)),
-            }
-            filled += span.len as usize;
-        }
-        if filled != buf.len() {
-            return Err(ReadRangeError::Missing);
-        }
-        Ok(())
-    }
-
     /// Feed the stream bytes of `[offset, offset+len)` to `sink` in order,
     /// as one or more slices of at most [`READ_CHUNK`] bytes read into
     /// `scratch`.
