@@ -597,34 +597,9 @@ fn run_udp(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
             reconnect: false,
         });
     }
-    let rss_start = rss_kb(o.pid);
-    let anon_start = anon_kb(o.pid);
-    let (fill, fill_secs) = udp_phase(&mut socks, &mut pop, o.inflight, true, Duration::ZERO);
-    std::thread::sleep(Duration::from_millis(300));
-    let rss_filled = rss_kb(o.pid);
-    let anon_filled = anon_kb(o.pid);
-    let cpu0 = cpu_secs(o.pid);
-    let (load, secs) = udp_phase(
-        &mut socks,
-        &mut pop,
-        o.inflight,
-        false,
-        Duration::from_secs_f64(o.duration),
-    );
-    let cpu = cpu_secs(o.pid) - cpu0;
-    Ok(Report {
-        fill,
-        fill_secs,
-        load,
-        secs,
-        rss_start,
-        rss_filled,
-        rss_end: rss_kb(o.pid),
-        peers: pop.peers(),
-        cpu,
-        anon_start,
-        anon_filled,
-    })
+    Ok(measure(o, &mut pop, |pop, fill, duration| {
+        udp_phase(&mut socks, pop, o.inflight, fill, duration)
+    }))
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -863,22 +838,31 @@ fn run_http(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
     for (i, c) in conns.iter_mut().enumerate() {
         c.src = source_ip(i as u32 % o.sources);
     }
+    Ok(measure(o, &mut pop, |pop, fill, duration| {
+        http_phase(&mut conns, addr, pop, fill, duration)
+    }))
+}
+
+// ---------------------------------------------------------------- measuring
+
+/// Fill the tracker with the whole population (`fill` = true), then run the
+/// timed announce mix, sampling the tracker's memory and CPU around both
+/// phases; `phase` runs one phase over UDP or HTTP.
+fn measure(
+    o: &Opts,
+    pop: &mut Population,
+    mut phase: impl FnMut(&mut Population, bool, Duration) -> (Tally, f64),
+) -> Report {
     let rss_start = rss_kb(o.pid);
     let anon_start = anon_kb(o.pid);
-    let (fill, fill_secs) = http_phase(&mut conns, addr, &mut pop, true, Duration::ZERO);
+    let (fill, fill_secs) = phase(pop, true, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(300));
     let rss_filled = rss_kb(o.pid);
     let anon_filled = anon_kb(o.pid);
     let cpu0 = cpu_secs(o.pid);
-    let (load, secs) = http_phase(
-        &mut conns,
-        addr,
-        &mut pop,
-        false,
-        Duration::from_secs_f64(o.duration),
-    );
+    let (load, secs) = phase(pop, false, Duration::from_secs_f64(o.duration));
     let cpu = cpu_secs(o.pid) - cpu0;
-    Ok(Report {
+    Report {
         fill,
         fill_secs,
         load,
@@ -890,10 +874,8 @@ fn run_http(o: &Opts, addr: SocketAddr) -> Result<Report, String> {
         cpu,
         anon_start,
         anon_filled,
-    })
+    }
 }
-
-// ---------------------------------------------------------------- main
 
 struct Report {
     fill: Tally,
@@ -909,6 +891,8 @@ struct Report {
     anon_start: u64,
     anon_filled: u64,
 }
+
+// ---------------------------------------------------------------- main
 
 fn main() {
     let o = match parse_opts() {
