@@ -250,39 +250,27 @@ impl TrackerClient {
     /// Announce: tries the trackers tier by tier until one answers, moves
     /// it to the front of its tier, and returns its answer.
     pub async fn announce(&mut self, p: AnnounceParams) -> Result<AnnounceResponse, TrackerError> {
-        if self.tiers.is_empty() {
-            return Err(TrackerError::NoTrackers);
-        }
-        let mut failed = Vec::new();
-        for t in 0..self.tiers.len() {
-            for i in 0..self.tiers[t].len() {
-                let mut e = self.tiers[t][i].clone();
-                let r = match self.cfg.tracker_timeout {
-                    Some(limit) => tokio::time::timeout(limit, self.announce_entry(&mut e, &p))
-                        .await
-                        .unwrap_or(Err(TrackerError::Timeout)),
-                    None => self.announce_entry(&mut e, &p).await,
-                };
-                self.tiers[t][i] = e;
-                match r {
-                    Ok(mut resp) => {
-                        let e = self.tiers[t].remove(i);
-                        self.tiers[t].insert(0, e);
-                        resp.failed = failed;
-                        return Ok(resp);
-                    }
-                    Err(err) => {
-                        tracing::debug!(tracker = %self.tiers[t][i].url, error = %err, "announce failed");
-                        failed.push((self.tiers[t][i].url.clone(), err));
-                    }
-                }
-            }
-        }
-        Err(TrackerError::AllFailed(failed))
+        let (t, i, mut resp, failed) = self.first_answer(Announce(&p)).await?;
+        let e = self.tiers[t].remove(i);
+        self.tiers[t].insert(0, e);
+        resp.failed = failed;
+        Ok(resp)
     }
 
     /// Scrape our torrent at the first tracker (in tier order) that answers.
     pub async fn scrape(&mut self) -> Result<ScrapeResponse, TrackerError> {
+        let (_, _, resp, _) = self.first_answer(Scrape).await?;
+        Ok(resp)
+    }
+
+    /// Run `op` on each tracker in tier order, each bounded by
+    /// `tracker_timeout`, until one succeeds. Returns the tier and index of
+    /// the one that answered, its answer, and the trackers that failed
+    /// before it; or every failure.
+    async fn first_answer<O: TrackerOp>(
+        &mut self,
+        op: O,
+    ) -> Result<(usize, usize, O::Answer, Vec<(String, TrackerError)>), TrackerError> {
         if self.tiers.is_empty() {
             return Err(TrackerError::NoTrackers);
         }
@@ -291,16 +279,19 @@ impl TrackerClient {
             for i in 0..self.tiers[t].len() {
                 let mut e = self.tiers[t][i].clone();
                 let r = match self.cfg.tracker_timeout {
-                    Some(limit) => tokio::time::timeout(limit, self.scrape_entry(&mut e))
+                    Some(limit) => tokio::time::timeout(limit, op.run(self, &mut e))
                         .await
                         .unwrap_or(Err(TrackerError::Timeout)),
-                    None => self.scrape_entry(&mut e).await,
+                    None => op.run(self, &mut e).await,
                 };
                 let url = e.url.clone();
                 self.tiers[t][i] = e;
                 match r {
-                    Ok(s) => return Ok(s),
-                    Err(err) => failed.push((url, err)),
+                    Ok(answer) => return Ok((t, i, answer, failed)),
+                    Err(err) => {
+                        tracing::debug!(tracker = %url, error = %err, "tracker request failed");
+                        failed.push((url, err));
+                    }
                 }
             }
         }
@@ -624,4 +615,44 @@ async fn udp_socket(hostport: &str) -> Result<(UdpSocket, bool), TrackerError> {
         .await
         .map_err(|e| TrackerError::Io(e.to_string()))?;
     Ok((s, addr.is_ipv6()))
+}
+
+/// One request that [`TrackerClient::first_answer`] tries tracker by tracker.
+trait TrackerOp {
+    /// What a tracker answers.
+    type Answer;
+    /// Ask the tracker `e`.
+    fn run(
+        &self,
+        c: &mut TrackerClient,
+        e: &mut Entry,
+    ) -> impl std::future::Future<Output = Result<Self::Answer, TrackerError>> + Send;
+}
+
+/// An announce with these parameters.
+struct Announce<'p>(&'p AnnounceParams);
+
+impl TrackerOp for Announce<'_> {
+    type Answer = AnnounceResponse;
+    async fn run(
+        &self,
+        c: &mut TrackerClient,
+        e: &mut Entry,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        c.announce_entry(e, self.0).await
+    }
+}
+
+/// A scrape of our torrent.
+struct Scrape;
+
+impl TrackerOp for Scrape {
+    type Answer = ScrapeResponse;
+    async fn run(
+        &self,
+        c: &mut TrackerClient,
+        e: &mut Entry,
+    ) -> Result<ScrapeResponse, TrackerError> {
+        c.scrape_entry(e).await
+    }
 }
