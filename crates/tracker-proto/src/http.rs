@@ -448,18 +448,24 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
-/// Read a bencoded announce response. A `failure reason` gives
-/// [`ResponseError::Failure`]; a missing `interval` reads as 1800 s.
-pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, ResponseError> {
-    let v = shoal_bencode::decode(body)?;
-    let d = v
-        .as_dict()
-        .ok_or(ResponseError::Shape("not a dictionary"))?;
+/// Decode a tracker response's top-level dictionary; a `failure reason` in
+/// it becomes [`ResponseError::Failure`].
+fn response_dict(body: &[u8]) -> Result<shoal_bencode::Dict<'_>, ResponseError> {
+    let Value::Dict(d) = shoal_bencode::decode(body)? else {
+        return Err(ResponseError::Shape("not a dictionary"));
+    };
     if let Some(f) = d.get_bytes(b"failure reason") {
         return Err(ResponseError::Failure(
             String::from_utf8_lossy(f).into_owned(),
         ));
     }
+    Ok(d)
+}
+
+/// Read a bencoded announce response. A `failure reason` gives
+/// [`ResponseError::Failure`]; a missing `interval` reads as 1800 s.
+pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, ResponseError> {
+    let d = response_dict(body)?;
     let mut r = AnnounceResponse {
         interval: d.get_int(b"interval").map(to_u32).unwrap_or(1800),
         min_interval: d.get_int(b"min interval").map(to_u32),
@@ -496,15 +502,7 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, Response
 /// Read a bencoded scrape response: the entries under `files`, in the
 /// order given. A `failure reason` gives [`ResponseError::Failure`].
 pub fn parse_scrape_response(body: &[u8]) -> Result<Vec<(InfoHash, ScrapeEntry)>, ResponseError> {
-    let v = shoal_bencode::decode(body)?;
-    let d = v
-        .as_dict()
-        .ok_or(ResponseError::Shape("not a dictionary"))?;
-    if let Some(f) = d.get_bytes(b"failure reason") {
-        return Err(ResponseError::Failure(
-            String::from_utf8_lossy(f).into_owned(),
-        ));
-    }
+    let d = response_dict(body)?;
     let files = d
         .get_dict(b"files")
         .ok_or(ResponseError::Shape("no files dictionary"))?;
