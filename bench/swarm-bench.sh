@@ -12,13 +12,14 @@
 # usage: bench/swarm-bench.sh [N=20] [SIZE_MiB=64] [RATE=2M]
 #   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
 #   DOWN=rate       download limit of every leecher (default unlimited)
-#   SWARMS="shoal lt"  which swarms to run
+#   SWARMS="shoal shoal-ss lt"  which swarms to run (shoal-ss: the Shoal
+#                  swarm with its seeder super-seeding, BEP 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}
 size_mib=${2:-64}
 rate=${3:-2M}
-swarms=${SWARMS:-"shoal lt"}
+swarms=${SWARMS:-"shoal shoal-ss lt"}
 scripts/install-test-deps.sh
 if [ -z "${SHOAL_BIN:-}" ]; then
     cargo build --release -p shoal --locked >&2
@@ -67,9 +68,11 @@ run_swarm() {
         --piece-length 256K >/dev/null
 
     # The seeder, settled before the leechers start.
-    if [ "$kind" = shoal ]; then
+    if [ "$kind" != lt ]; then
+        local ss=()
+        [ "$kind" = shoal-ss ] && ss=(--super-seed)
         "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen 127.0.0.1:0 \
-            --upload-limit "$u" 2>"$work/seeder.log" &
+            --upload-limit "$u" "${ss[@]}" 2>"$work/seeder.log" &
         pids+=("$!")
         for _ in $(seq 300); do grep -q "^seeding " "$work/seeder.log" && break; sleep 0.1; done
     else
@@ -84,7 +87,7 @@ run_swarm() {
     start=$(now)
     for i in $(seq "$n"); do
         mkdir -p "$work/l$i"
-        if [ "$kind" = shoal ]; then
+        if [ "$kind" != lt ]; then
             local down=()
             [ "$d" -gt 0 ] && down=(--download-limit "$d")
             "$shoal" download "$work/t.torrent" --dir "$work/l$i" --listen 127.0.0.1:0 \
@@ -137,10 +140,14 @@ echo "swarm: 1 seeder + $n leechers over 127.0.0.1, F = $size_mib MiB, u_s = u_i
 awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" -v t="$tstar" 'BEGIN{
     printf "T* = max(F/u_s = %.1f s, F/min d_i = %s, N*F/(u_s+sum u_i) = %.1f s) = %.1f s\n",
         f/u, (d > 0) ? sprintf("%.1f s", f/d) : "0", n*f/(u+n*u), t }'
-printf '%-12s %9s %7s %10s\n' swarm "T (s)" "T/T*" verified
+printf '%-20s %9s %7s %10s\n' swarm "T (s)" "T/T*" verified
 for kind in $swarms; do
     read -r t ok <<<"${result[$kind]}"
-    name=$([ "$kind" = shoal ] && echo Shoal || echo libtorrent)
+    case $kind in
+        shoal) name=Shoal ;;
+        shoal-ss) name="Shoal (super-seed)" ;;
+        *) name=libtorrent ;;
+    esac
     awk -v k="$name" -v t="$t" -v s="$tstar" -v ok="$ok" -v n="$n" 'BEGIN{
-        printf "%-12s %9.1f %7.2f %7d/%d\n", k, t, t/s, ok, n }'
+        printf "%-20s %9.1f %7.2f %7d/%d\n", k, t, t/s, ok, n }'
 done

@@ -85,6 +85,9 @@ pub struct AddTorrentOptions {
     pub use_trackers: bool,
     /// Counter of bytes hashed by the initial check, for progress display.
     pub check_progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Super-seed (BEP 16) once complete: offer each new peer a few of the
+    /// rarest pieces at a time instead of a bitfield.
+    pub super_seed: bool,
 }
 
 /// What every task of the session shares.
@@ -236,6 +239,9 @@ impl Session {
             now,
         );
         state.metadata = bytes::Bytes::copy_from_slice(&torrent.info_bytes);
+        if opts.super_seed {
+            state.enable_super_seeding();
+        }
         let mut ext = ExtensionHandshake {
             v: Some(self.shared.config.client_name.clone()),
             p: Some(self.shared.local_addr.port()),

@@ -79,6 +79,7 @@ async fn restart_resumes_without_downloading_again() {
                 peers: vec![],
                 use_trackers: false,
                 check_progress: None,
+                super_seed: false,
             },
         )
         .await

@@ -321,6 +321,41 @@ fn libtorrent_downloads_from_shoal() {
     assert_eq!(report["bytes"], 7 * MIB as u64 + 4321, "{report}");
 }
 
+/// BEP 16: a super-seeding Shoal shows no bitfield and offers pieces a
+/// few at a time; a libtorrent and a Shoal leecher still get everything.
+#[test]
+fn libtorrent_and_shoal_download_from_a_super_seed() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 5 * MIB + 777, 11);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (seed, addr) = shoal_seed(work, &torrent, &seed_dir, &["--super-seed"]);
+    let peer = addr.to_string();
+
+    let lt_out = work.join("lt-out");
+    let (mut lt, _) = libtorrent(work, "lt-leech", &torrent, &lt_out, &["--peer", &peer]);
+    let shoal_out = work.join("shoal-out");
+    let mut leech = shoal_download(
+        work,
+        "shoal-leech",
+        &torrent,
+        &shoal_out,
+        &["--peer", &peer],
+    );
+    let lt_report = lt.finish_json(LIMIT);
+    let report = leech.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &lt_out, "libtorrent from a super-seed");
+    assert_same_content(&seed_dir, &shoal_out, "shoal from a super-seed");
+    assert_eq!(lt_report["bytes"], 5 * MIB as u64 + 777, "{lt_report}");
+    assert_eq!(
+        report["bytes"],
+        5 * MIB as u64 + 777,
+        "{report}\n{}",
+        seed.logs()
+    );
+}
+
 #[test]
 fn aria2_downloads_from_shoal() {
     require("aria2c");

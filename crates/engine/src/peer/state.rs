@@ -328,6 +328,12 @@ impl PeerState {
         self.last_block
     }
 
+    /// Whether the peer has sent something other than its extension
+    /// handshake (so its bitfield, if any, is known).
+    pub fn sent_bitfield_or_more(&self) -> bool {
+        self.past_first
+    }
+
     /// Whether the peer is snubbing us (requests unanswered too long).
     pub fn is_snubbed(&self) -> bool {
         self.snubbed
@@ -447,11 +453,12 @@ impl PeerState {
         }
     }
 
-    /// We now have `piece`: tell the peer unless it has it too.
-    pub fn announce_have(&mut self, piece: u32, picker: &PiecePicker, now: Instant) {
-        if !picker.peer_has(self.key, piece) {
-            self.send(&Message::Have { piece }, now);
-        }
+    /// We now have `piece`: tell the peer, even one that has it too. A
+    /// super-seed (BEP 16) hides what it has and learns from these `have`s
+    /// which offers reached the swarm, so they are sent to every peer, as
+    /// libtorrent (`send_redundant_have`) and Transmission do.
+    pub fn announce_have(&mut self, piece: u32, now: Instant) {
+        self.send(&Message::Have { piece }, now);
     }
 
     /// Send `cancel` for a block the picker already released from this

@@ -48,7 +48,12 @@ pub(crate) async fn run(
     let peer_cfg = t.session.config.peer.clone();
     let registered = {
         let mut st = t.lock();
-        let have = st.picker.have().clone();
+        // A super-seed hides its pieces and offers them one by one.
+        let have = if st.super_seeding() {
+            crate::bitfield::Bitfield::new(piece_count as usize)
+        } else {
+            st.picker.have().clone()
+        };
         st.register(
             addr,
             theirs.peer_id,

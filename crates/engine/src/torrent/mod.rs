@@ -3,6 +3,7 @@
 
 mod smartban;
 mod state;
+mod superseed;
 
 pub use state::Contribution;
 pub(crate) use state::{PeerSignal, Refusal, TorrentState};

@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use super::smartban::SmartBan;
+use super::superseed::SuperSeed;
 use crate::choker::{Choker, PeerStats};
 use crate::peer::{Effect, PeerError, PeerState};
 use crate::picker::{PiecePicker, BLOCK_SIZE};
@@ -149,6 +150,10 @@ pub(crate) struct TorrentState {
     pub shutting_down: bool,
     /// The info dictionary, served to peers fetching it (BEP 9).
     pub metadata: bytes::Bytes,
+    /// Super-seeding (BEP 16), if enabled: in effect once we are complete.
+    super_seed: Option<SuperSeed>,
+    /// Managed peers that lack nothing we could offer them.
+    super_seed_exhausted: HashSet<PeerKey>,
 }
 
 impl TorrentState {
@@ -172,6 +177,52 @@ impl TorrentState {
             verified_since_save: 0,
             shutting_down: false,
             metadata: bytes::Bytes::new(),
+            super_seed: None,
+            super_seed_exhausted: HashSet::new(),
+        }
+    }
+
+    /// Turn super-seeding (BEP 16) on: once complete, peers that connect
+    /// are sent no bitfield, only a few pieces at a time, the rarest first.
+    pub fn enable_super_seeding(&mut self) {
+        let pieces = self.picker.piece_count();
+        self.super_seed = Some(SuperSeed::new(pieces, SuperSeed::DEFAULT_PER_PEER));
+    }
+
+    /// Whether a peer connecting now is super-seeded: sent no bitfield.
+    pub fn super_seeding(&self) -> bool {
+        self.super_seed.is_some() && self.is_complete()
+    }
+
+    /// Offer a super-seeded peer more pieces if its offers ran low; `force`
+    /// also offers to a peer that has not yet told us what it has.
+    fn super_seed_top_up(&mut self, key: PeerKey, force: bool, now: Instant) {
+        let Some(ss) = self.super_seed.as_mut() else {
+            return;
+        };
+        let Some(slot) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !ss.manages(key) || self.super_seed_exhausted.contains(&key) {
+            return;
+        }
+        if !force && !slot.state.sent_bitfield_or_more() {
+            return;
+        }
+        ss.prune(key, &self.picker);
+        if !ss.wants_more(key) {
+            return;
+        }
+        let offers = ss.top_up(key, &self.picker, &mut self.rng);
+        if ss.wants_more(key) {
+            // Offers fall short only when the peer lacks nothing else.
+            self.super_seed_exhausted.insert(key);
+        }
+        if !offers.is_empty() {
+            for piece in offers {
+                slot.state.send(&shoal_wire::Message::Have { piece }, now);
+            }
+            slot.signal.wake.notify_one();
         }
     }
 
@@ -289,6 +340,11 @@ impl TorrentState {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
         let state = make_state(key);
+        if self.super_seeding() {
+            if let Some(ss) = self.super_seed.as_mut() {
+                ss.add_peer(key);
+            }
+        }
         self.picker.add_peer(key);
         self.peers_seen.insert(peer_id);
         self.peers.insert(
@@ -311,6 +367,10 @@ impl TorrentState {
             return;
         };
         debug!(peer = %slot.addr, %reason, "peer removed");
+        if let Some(ss) = self.super_seed.as_mut() {
+            ss.on_peer_gone(key);
+            self.super_seed_exhausted.remove(&key);
+        }
         slot.state.on_disconnect(&mut self.picker);
         slot.signal.close();
         self.record_contribution(&slot);
@@ -374,6 +434,15 @@ impl TorrentState {
             msgs.clear();
             return Ok(());
         };
+        if let Some(ss) = self.super_seed.as_mut().filter(|ss| ss.manages(key)) {
+            for msg in msgs.iter() {
+                if let shoal_wire::Message::Request { index, length, .. } = *msg {
+                    if index < self.picker.piece_count() {
+                        ss.on_request(key, index, length, self.picker.piece_size(index));
+                    }
+                }
+            }
+        }
         let mut result = Ok(());
         for msg in msgs.drain(..) {
             if let Err(e) = slot.state.on_message(msg, &mut self.picker, now, effects) {
@@ -434,6 +503,7 @@ impl TorrentState {
         if interest_changed {
             self.unchoke_if_free(key, now);
         }
+        self.super_seed_top_up(key, false, now);
         if let Some(slot) = self.peers.get(&key) {
             if slot.state.has_output() {
                 slot.signal.wake.notify_one();
@@ -492,6 +562,21 @@ impl TorrentState {
         }
         for (key, e) in &dropped {
             self.remove_peer(*key, &e.to_string());
+        }
+        if self.super_seed.is_some() {
+            // A peer with nothing to say (no pieces, no fast extension)
+            // gets its first offers after a grace period.
+            let quiet: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| {
+                    now.saturating_duration_since(p.state.connected_at()) >= Duration::from_secs(2)
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for key in quiet {
+                self.super_seed_top_up(key, true, now);
+            }
         }
         // Two seeds have nothing to say to each other.
         if self.is_complete() {
@@ -576,7 +661,7 @@ impl TorrentState {
             self.ban(id);
         }
         for slot in self.peers.values_mut() {
-            slot.state.announce_have(piece, &self.picker, now);
+            slot.state.announce_have(piece, now);
             slot.state.update_interest(&self.picker, now);
             slot.signal.wake.notify_one();
         }

@@ -60,6 +60,7 @@ pub async fn add(
                 peers,
                 use_trackers: false,
                 check_progress: None,
+                super_seed: false,
             },
         )
         .await

@@ -57,6 +57,11 @@ pub struct NetArgs {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     pub no_tracker: bool,
+    /// Super-seed (BEP 16) once complete: show each new peer a few of the
+    /// rarest pieces at a time instead of every piece, so a seed with a
+    /// thin upload sends each piece once before any twice.
+    #[arg(long)]
+    pub super_seed: bool,
 }
 
 impl NetArgs {
@@ -179,6 +184,7 @@ pub async fn start(
                 peers,
                 use_trackers: !net.no_tracker,
                 check_progress: Some(hashed),
+                super_seed: net.super_seed,
             },
         )
         .await;
