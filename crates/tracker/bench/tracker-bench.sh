@@ -17,6 +17,7 @@
 #   root so other work on the machine disturbs the figures less, same for
 #   every tracker)
 #   NO_BUILD=1 (use existing release binaries)
+#   PARTS="opentracker aquatic" (which comparisons to run)
 # Other work on the machine skews absolute numbers: runs are interleaved,
 # medians reported, and the tracker's CPU time per announce is printed too
 # (it is far less sensitive to a busy machine than announces/s).
@@ -33,6 +34,9 @@ TRACKER_CPU=${TRACKER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 AQUATIC_DURATION=${AQUATIC_DURATION:-20}
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-"opentracker aquatic"}
+OT_ROUNDS=$ROUNDS
+[[ " $PARTS " == *" opentracker "* ]] || OT_ROUNDS=0
 if [ "$(id -u)" = 0 ]; then PRIORITY=${PRIORITY:--10}; else PRIORITY=${PRIORITY:-0}; fi
 
 command -v opentracker >/dev/null || { echo "opentracker is not installed (apt-get install opentracker)"; exit 1; }
@@ -113,7 +117,7 @@ start_tracker() { # name port -> sets TPID
 echo "== shoal-tracker-load: $PEERS peers in $TORRENTS torrents, then ${DURATION}s of announces;"
 echo "   tracker on CPU $TRACKER_CPU, load generator on CPU $LOAD_CPU, $SOURCES source addresses, $ROUNDS interleaved rounds"
 echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice $PRIORITY for the measured processes"
-for round in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$OT_ROUNDS"); do
 for proto in udp http; do
   for t in shoal opentracker; do
     port=$(free_port)
@@ -163,6 +167,7 @@ AQ=""
 for d in "${AQUATIC_BIN:-}" "$(dirname "$(command -v aquatic_udp 2>/dev/null || echo /nonexistent/x)")" "$HOME/.cargo/bin" /tmp/aquatic/bin; do
   if [ -n "$d" ] && [ -x "$d/aquatic_udp" ] && [ -x "$d/aquatic_udp_load_test" ]; then AQ=$d; break; fi
 done
+[[ " $PARTS " == *" aquatic "* ]] || exit 0
 if [ -z "$AQ" ]; then
   echo
   echo "aquatic_udp / aquatic_udp_load_test not found: skipping the aquatic comparison"

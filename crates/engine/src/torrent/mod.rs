@@ -217,6 +217,7 @@ pub(crate) async fn run_housekeeping(t: Arc<TorrentShared>) {
                 debug!(?key, error = %e, "peer dropped");
             }
             let max_peers = t.session.config.max_peers;
+            st.make_room(now, max_peers);
             let open = st.peer_count() + t.half_open.load(Ordering::Relaxed);
             let room = max_peers.saturating_sub(open);
             let half_open_room = t

@@ -95,6 +95,10 @@ fn client_name(state: &PeerState, id: &PeerId) -> String {
 /// again.
 const SEED_REDIAL: Duration = Duration::from_secs(600);
 
+/// How long a peer with no interest either way keeps its place when the
+/// torrent is full and another peer wants in.
+const IDLE_BEFORE_EVICTION: Duration = Duration::from_secs(30);
+
 /// How much one peer gave us over the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
@@ -154,6 +158,8 @@ pub(crate) struct TorrentState {
     super_seed: Option<SuperSeed>,
     /// Managed peers that lack nothing we could offer them.
     super_seed_exhausted: HashSet<PeerKey>,
+    /// When [`TorrentState::make_room`] last dropped a peer.
+    last_turnover: Option<Instant>,
 }
 
 impl TorrentState {
@@ -179,6 +185,7 @@ impl TorrentState {
             metadata: bytes::Bytes::new(),
             super_seed: None,
             super_seed_exhausted: HashSet::new(),
+            last_turnover: None,
         }
     }
 
@@ -335,7 +342,12 @@ impl TorrentState {
             self.remove_peer(old, "replaced by a simultaneous connection");
         }
         if self.peers.len() >= max_peers {
-            return Err(Refusal::Full);
+            // Keep the peers that trade: a newcomer takes the place of one
+            // that has long had nothing to give us nor to take from us.
+            let Some(victim) = self.least_useful_peer(Instant::now()) else {
+                return Err(Refusal::Full);
+            };
+            self.remove_peer(victim, "making room for a new peer");
         }
         let key = PeerKey(self.next_key);
         self.next_key += 1;
@@ -358,6 +370,49 @@ impl TorrentState {
             },
         );
         Ok(key)
+    }
+
+    /// The connected peer that gives the least, if any is worth giving up:
+    /// connected for [`IDLE_BEFORE_EVICTION`] at least, with no interest
+    /// either way; among those, the one that moved the fewest bytes.
+    fn least_useful_peer(&self, now: Instant) -> Option<PeerKey> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                now.saturating_duration_since(p.state.connected_at()) >= IDLE_BEFORE_EVICTION
+                    && !p.state.am_interested()
+                    && !p.state.peer_interested()
+            })
+            .min_by_key(|(k, p)| (p.state.downloaded() + p.state.uploaded(), **k))
+            .map(|(k, _)| *k)
+    }
+
+    /// When the torrent is full and addresses wait to be dialed, give up
+    /// the least useful peer (see [`Self::least_useful_peer`]), at most
+    /// once per [`IDLE_BEFORE_EVICTION`], so the swarm gets a chance to
+    /// offer better ones. Returns whether a peer was dropped.
+    pub fn make_room(&mut self, now: Instant, max_peers: usize) -> bool {
+        if self.peers.len() < max_peers
+            || self.shutting_down
+            || self
+                .last_turnover
+                .is_some_and(|t| now.saturating_duration_since(t) < IDLE_BEFORE_EVICTION)
+        {
+            return false;
+        }
+        let waiting = self
+            .candidates
+            .iter()
+            .any(|(a, c)| !c.busy && !c.is_self && c.next_attempt <= now && !self.connected_to(*a));
+        if !waiting {
+            return false;
+        }
+        let Some(victim) = self.least_useful_peer(now) else {
+            return false;
+        };
+        self.last_turnover = Some(now);
+        self.remove_peer(victim, "making room for a new peer");
+        true
     }
 
     /// Drop a peer: release its requests, keep its contribution, close
@@ -724,3 +779,7 @@ impl TorrentState {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

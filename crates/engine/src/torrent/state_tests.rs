@@ -1,0 +1,119 @@
+//! Tests of [`TorrentState`]'s connection management.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use shoal_wire::{Message, PeerId};
+
+use super::*;
+use crate::choker::ChokerConfig;
+use crate::peer::PeerConfig;
+use crate::picker::PickerConfig;
+
+const PIECES: u32 = 8;
+
+fn state() -> TorrentState {
+    let picker = PiecePicker::new(
+        PIECES,
+        16384,
+        u64::from(PIECES) * 16384,
+        PickerConfig::default(),
+    )
+    .unwrap();
+    TorrentState::new(
+        picker,
+        Choker::new(ChokerConfig::default()),
+        StdRng::seed_from_u64(1),
+        Instant::now(),
+    )
+}
+
+fn id(n: u8) -> PeerId {
+    PeerId([n; 20])
+}
+
+fn addr(n: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, n], 6881))
+}
+
+/// Admit peer `n`, connected `age` ago.
+fn join(st: &mut TorrentState, n: u8, age: Duration, max: usize) -> Result<PeerKey, Refusal> {
+    let since = Instant::now() - age;
+    st.register(
+        addr(n),
+        id(n),
+        false,
+        id(0),
+        max,
+        |key| PeerState::new(key, PIECES, true, false, PeerConfig::default(), since),
+        Arc::new(PeerSignal::default()),
+    )
+}
+
+fn interested(st: &mut TorrentState, key: PeerKey) {
+    let mut effects = Vec::new();
+    let mut msgs = vec![Message::HaveNone, Message::Interested];
+    st.on_messages(key, &mut msgs, Instant::now(), &mut effects)
+        .unwrap();
+}
+
+#[test]
+fn a_full_torrent_refuses_newcomers_while_every_peer_trades() {
+    let mut st = state();
+    let old = Duration::from_secs(120);
+    for n in 1..=3 {
+        let k = join(&mut st, n, old, 3).unwrap();
+        interested(&mut st, k);
+    }
+    assert_eq!(join(&mut st, 9, Duration::ZERO, 3), Err(Refusal::Full));
+    assert_eq!(st.peer_count(), 3);
+}
+
+#[test]
+fn a_newcomer_replaces_a_peer_idle_for_long_but_not_a_fresh_one() {
+    let mut st = state();
+    let old = Duration::from_secs(120);
+    let a = join(&mut st, 1, old, 3).unwrap();
+    interested(&mut st, a);
+    // Idle, but connected only just now: it keeps its place.
+    let fresh = join(&mut st, 2, Duration::from_secs(1), 3).unwrap();
+    let b = join(&mut st, 3, old, 3).unwrap();
+    interested(&mut st, b);
+    assert_eq!(join(&mut st, 9, Duration::ZERO, 3), Err(Refusal::Full));
+    // Once it has idled long enough, a newcomer takes its place.
+    st.peers.get_mut(&fresh).unwrap().state = PeerState::new(
+        fresh,
+        PIECES,
+        true,
+        false,
+        PeerConfig::default(),
+        Instant::now() - old,
+    );
+    let new = join(&mut st, 9, Duration::ZERO, 3).unwrap();
+    assert!(!st.peers.contains_key(&fresh));
+    assert!(st.peers.contains_key(&new));
+    assert!(st.peers.contains_key(&a) && st.peers.contains_key(&b));
+}
+
+#[test]
+fn make_room_drops_an_idle_peer_only_when_someone_waits_and_not_too_often() {
+    let mut st = state();
+    let old = Duration::from_secs(120);
+    let now = Instant::now();
+    let idle1 = join(&mut st, 1, old, 2).unwrap();
+    let idle2 = join(&mut st, 2, old, 2).unwrap();
+    // Nobody to dial: nothing dropped.
+    assert!(!st.make_room(now, 2));
+    st.add_candidate(addr(7), false, now);
+    assert!(st.make_room(now, 2));
+    assert_eq!(st.peer_count(), 1);
+    // Not full any more; and once full again, not before the interval.
+    assert!(!st.make_room(now, 2));
+    join(&mut st, 5, old, 2).unwrap();
+    assert!(!st.make_room(now + Duration::from_secs(5), 2));
+    assert!(st.make_room(now + IDLE_BEFORE_EVICTION, 2));
+    assert!(!(st.peers.contains_key(&idle1) && st.peers.contains_key(&idle2)));
+}
