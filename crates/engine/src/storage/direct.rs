@@ -1,0 +1,78 @@
+//! Writes that bypass the page cache (`O_DIRECT`, Linux).
+//!
+//! A verified piece is written once and not read again soon (a peer may
+//! ask for it, but most are never uploaded while downloading). Copying it
+//! into the page cache is the largest cost of a fast download on a VM
+//! (fresh page-cache pages cost the kernel more than the copy itself), and
+//! it evicts data that is worth keeping. A direct write instead hands the
+//! block device a buffer of ours.
+//!
+//! `O_DIRECT` needs the file offset, the length and the buffer's address
+//! aligned to the device's block size; [`ALIGN`] (4 KiB) covers every
+//! common device. Callers write the aligned middle of a span directly and
+//! the unaligned edges through the page cache. A file system that refuses
+//! `O_DIRECT` (some do) just leaves everything to the page cache.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io;
+
+/// Alignment of offset, length and buffer for a direct write.
+pub(crate) const ALIGN: usize = 4096;
+
+thread_local! {
+    /// A reusable buffer per thread, grown to the largest span written.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Open a second handle on `file` for direct writes, or `None` if the
+/// file system refuses them. The handle is reopened through
+/// `/proc/self/fd`, which names the already open inode (no path is
+/// looked up again, so no symlink can be followed).
+#[cfg(target_os = "linux")]
+pub(crate) fn reopen_direct(file: &File) -> Option<File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC;
+    rustix::fs::open(path.as_str(), flags, Mode::empty())
+        .ok()
+        .map(File::from)
+}
+
+/// Direct writes are Linux-only here.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn reopen_direct(_file: &File) -> Option<File> {
+    None
+}
+
+/// Copy the concatenation of `bufs` (exactly `len` bytes, a multiple of
+/// [`ALIGN`]) into an aligned buffer and write it at `offset` (aligned)
+/// through `direct`.
+pub(crate) fn write_aligned(
+    direct: &File,
+    bufs: &[&[u8]],
+    len: usize,
+    offset: u64,
+) -> io::Result<()> {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        if scratch.len() < len + ALIGN {
+            scratch.resize(len + ALIGN, 0);
+        }
+        let start = scratch.as_ptr().align_offset(ALIGN);
+        if start >= ALIGN {
+            return Err(io::Error::other("cannot align the write buffer"));
+        }
+        let buf = &mut scratch[start..start + len];
+        let mut at = 0;
+        for b in bufs {
+            buf[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+        if at != len {
+            return Err(io::Error::other("direct write: length mismatch"));
+        }
+        super::vectored::pwrite_all(direct, &[buf], offset)
+    })
+}
