@@ -16,11 +16,14 @@
 #   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
 #   TIMEOUT=secs    per transfer (default 300)
 #   PAIRS="shoal-shoal lt-lt tr-tr shoal-lt lt-shoal"  which pairs to run
+#   ROUNDS=n        interleaved rounds of every pair (default 3); medians
+#                   are printed, with each round's MB/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 limit=${TIMEOUT:-300}
 pairs=${PAIRS:-"shoal-shoal lt-lt tr-tr shoal-lt lt-shoal"}
+rounds=${ROUNDS:-3}
 scripts/install-test-deps.sh
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 if [ -z "${SHOAL_BIN:-}" ]; then
@@ -170,7 +173,9 @@ run_leecher() {
     echo "$secs $(tail -1 "$t" 2>/dev/null || echo "0 0 0")"
 }
 
-declare -A result
+results=$work/results.txt
+: >"$results"
+for round in $(seq "$rounds"); do
 for pair in $pairs; do
     seed_kind=${pair%-*}
     leech_kind=${pair#*-}
@@ -188,26 +193,34 @@ for pair in $pairs; do
         echo "$pair: download incomplete or wrong; leecher log:" >&2
         tail -5 "$work/leecher.log" >&2 || true
     fi
-    result[$pair]="$line $ok"
-    echo "$pair: $line $ok" >&2
+    echo "$pair $line $ok" >>"$results"
+    echo "round $round $pair: $line $ok" >&2
     rm -rf "$dir" "$work/tr-seed" "$work/tr-leech" "$work/seed/.shoal"* 2>/dev/null || true
 done
-
-name() { case $1 in shoal) echo Shoal ;; lt) echo libtorrent ;; tr) echo Transmission ;; esac; }
-echo
-echo "transfer: ${size_mib} MiB single file, 1 MiB pieces, one seeder -> one leecher over 127.0.0.1, $(nproc) cores"
-printf '%-30s %9s %9s %14s %16s %7s\n' "seeder -> leecher" "seconds" "MB/s" "CPU s/GiB" "leecher RSS MiB" "data"
-for pair in $pairs; do
-    read -r secs user sys rss ok <<<"${result[$pair]}"
-    awk -v n="$(name "${pair%-*}") -> $(name "${pair#*-}")" -v s="$secs" -v u="$user" -v y="$sys" \
-        -v r="$rss" -v m="$size_mib" -v ok="$ok" 'BEGIN{
-        printf "%-30s %9.2f %9.1f %14.2f %16.1f %7s\n", n, s, m*1.048576/s, (u+y)/(m/1024), r/1024, ok }'
 done
-if [ -n "${result[shoal-shoal]:-}" ] && [ -n "${result[lt-lt]:-}" ]; then
-    read -r s1 u1 y1 r1 _ <<<"${result[shoal-shoal]}"
-    read -r s2 u2 y2 r2 _ <<<"${result[lt-lt]}"
-    awk -v s1="$s1" -v s2="$s2" -v c1="$(echo "$u1 $y1" | awk '{print $1+$2}')" \
-        -v c2="$(echo "$u2 $y2" | awk '{print $1+$2}')" -v r1="$r1" -v r2="$r2" 'BEGIN{
-        printf "Shoal->Shoal vs libtorrent->libtorrent: throughput x%.2f, CPU/GiB x%.2f, RSS x%.2f\n",
-            s2/s1, c1/c2, r1/r2 }'
-fi
+
+echo
+echo "transfer: ${size_mib} MiB single file, 1 MiB pieces, one seeder -> one leecher over 127.0.0.1, $(nproc) cores, $rounds rounds (medians)"
+python3 - "$results" "$size_mib" "$pairs" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+mib = float(sys.argv[2])
+names = {"shoal": "Shoal", "lt": "libtorrent", "tr": "Transmission"}
+med = {}
+print(f"{'seeder -> leecher':<30} {'seconds':>9} {'MB/s':>9} {'CPU s/GiB':>10} {'RSS MiB':>8} {'data':>6}  MB/s by round")
+for pair in sys.argv[3].split():
+    rs = [r for r in rows if r[0] == pair]
+    if not rs:
+        continue
+    secs = statistics.median(float(r[1]) for r in rs)
+    cpu = statistics.median((float(r[2]) + float(r[3])) / (mib / 1024) for r in rs)
+    rss = max(float(r[4]) for r in rs) / 1024
+    ok = "ok" if all(r[5] == "ok" for r in rs) else "FAILED"
+    each = ", ".join(f"{mib * 1.048576 / float(r[1]):.0f}" for r in rs)
+    med[pair] = (secs, cpu, rss)
+    a, b = pair.split("-")
+    print(f"{names[a] + ' -> ' + names[b]:<30} {secs:>9.2f} {mib * 1.048576 / secs:>9.1f} {cpu:>10.2f} {rss:>8.1f} {ok:>6}  {each}")
+if "shoal-shoal" in med and "lt-lt" in med:
+    s, l = med["shoal-shoal"], med["lt-lt"]
+    print(f"Shoal->Shoal vs libtorrent->libtorrent: throughput x{l[0] / s[0]:.2f}, CPU/GiB x{s[1] / l[1]:.2f}, RSS x{s[2] / l[2]:.2f}")
+PY
