@@ -54,6 +54,10 @@ pub struct NetArgs {
     /// Most peers connected at once.
     #[arg(long, default_value_t = 50)]
     pub max_peers: usize,
+    /// Regular upload slots (peers unchoked for the rate they give us, or
+    /// in turn while seeding); one optimistic slot comes on top.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub upload_slots: u16,
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     pub no_tracker: bool,
@@ -74,6 +78,7 @@ impl NetArgs {
             cfg.listen.push(SocketAddr::from(([0, 0, 0, 0], 0)));
         }
         cfg.max_peers = self.max_peers.max(1);
+        cfg.choker.regular_slots = usize::from(self.upload_slots);
         cfg.upload_limit = self.upload_limit.filter(|&r| r > 0);
         cfg.download_limit = download_limit.filter(|&r| r > 0);
         cfg
