@@ -50,6 +50,10 @@ pub enum StorageError {
         /// The offending component.
         component: String,
     },
+    /// The torrent's content would sit where Shoal keeps its resume data
+    /// (`DIR/.shoal`), so the two could overwrite each other.
+    #[error("the torrent's content is named {0:?}, the folder Shoal keeps resume data in; download it into another directory")]
+    ReservedName(String),
     /// The torrent's own fields disagree (hash count, piece length); only
     /// possible for a `Torrent` built by hand, never for a parsed one.
     #[error("inconsistent torrent: {0}")]

@@ -295,6 +295,19 @@ impl FileSet {
         if let Some(b) = &base {
             check_component(b)?;
         }
+        // What the torrent puts directly in `root`: its folder, or its file.
+        let top = base.as_deref().or_else(|| {
+            layout
+                .files
+                .first()
+                .and_then(|f| f.path.first())
+                .map(String::as_str)
+        });
+        if top == Some(crate::resume::RESUME_DIR) {
+            return Err(StorageError::ReservedName(
+                crate::resume::RESUME_DIR.to_owned(),
+            ));
+        }
         for f in &layout.files {
             if f.path.is_empty() {
                 return Err(StorageError::UnsafePath {

@@ -369,3 +369,23 @@ fn direct_and_buffered_writes_give_the_same_files() {
         assert_eq!(offset, total);
     }
 }
+
+/// Content named like the resume folder would share it with resume files.
+#[test]
+fn content_named_like_the_resume_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = torrent(16384, vec![(vec![".shoal".to_owned()], 100)], None);
+    let mut multi = torrent(
+        16384,
+        vec![(vec!["a".to_owned()], 10), (vec!["b".to_owned()], 10)],
+        None,
+    );
+    multi.name = ".shoal".into();
+    for t in [single, multi] {
+        match Storage::open(Arc::new(t), dir.path(), config(1 << 20)) {
+            Err(StorageError::ReservedName(n)) => assert_eq!(n, ".shoal"),
+            other => panic!("expected ReservedName, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
