@@ -153,6 +153,9 @@ struct Pending {
 /// Most recently cancelled or timed-out requests remembered, so a block
 /// already in flight when we gave up on it is not a protocol violation.
 const MAX_RECENTLY_CANCELLED: usize = 2048;
+/// Requests an unchoking peer may reject, with no block in between,
+/// before it counts as snubbing us.
+const MAX_REJECTS_UNCHOKED: u32 = 64;
 /// Invalid requests tolerated before dropping the peer.
 const MAX_BAD_REQUESTS: u32 = 64;
 
@@ -193,6 +196,8 @@ pub struct PeerState {
     redundant_haves: u64,
     bad_requests: u32,
     overflow_requests: u64,
+    /// Our requests it rejected while unchoking us, since its last block.
+    rejects_unchoked: u32,
 
     client: Option<String>,
     listen_port: Option<u16>,
@@ -241,6 +246,7 @@ impl PeerState {
             redundant_haves: 0,
             bad_requests: 0,
             overflow_requests: 0,
+            rejects_unchoked: 0,
             client: None,
             listen_port: None,
             their_ut_metadata: None,
@@ -676,6 +682,15 @@ impl PeerState {
                 if let Some(i) = self.requests.iter().position(|p| p.block == block) {
                     self.requests.remove(i);
                     picker.on_request_rejected(self.key, block);
+                    // A peer that unchokes us but rejects everything would
+                    // have us re-request at network speed: treat it as
+                    // snubbing (one request at a time) until it sends data.
+                    if !self.peer_choking {
+                        self.rejects_unchoked += 1;
+                        if self.rejects_unchoked > MAX_REJECTS_UNCHOKED {
+                            self.snubbed = true;
+                        }
+                    }
                 }
             }
             Message::Piece { index, begin, data } => {
@@ -797,6 +812,7 @@ impl PeerState {
         }
         self.last_block = Some(now);
         self.snubbed = false;
+        self.rejects_unchoked = 0;
         let outcome = picker.on_block_received(self.key, block);
         if outcome.status == BlockStatus::Invalid {
             return Err(unrequested);

@@ -614,3 +614,47 @@ fn interest_changes_are_reported() {
     .unwrap();
     assert_eq!(e, vec![Effect::InterestChanged, Effect::InterestChanged]);
 }
+
+/// A peer that unchokes us and rejects every request gets one request at a
+/// time once it has rejected a few dozen, and its full pipeline back once
+/// it sends a block.
+#[test]
+fn rejecting_everything_while_unchoking_counts_as_snubbing() {
+    let now = Instant::now();
+    let mut pk = picker();
+    let mut p = unchoked_seed(&mut pk, now);
+    let mut last_round = 0;
+    for _ in 0..20 {
+        p.fill_requests(&mut pk, now);
+        let reqs: Vec<Message> = sent(&mut p)
+            .into_iter()
+            .filter(|m| matches!(m, Message::Request { .. }))
+            .collect();
+        last_round = reqs.len();
+        let rejects = reqs
+            .iter()
+            .map(|r| match *r {
+                Message::Request {
+                    index,
+                    begin,
+                    length,
+                } => Message::RejectRequest {
+                    index,
+                    begin,
+                    length,
+                },
+                _ => unreachable!(),
+            })
+            .collect();
+        feed(&mut p, &mut pk, now, rejects).unwrap();
+    }
+    assert!(p.is_snubbed());
+    assert_eq!(last_round, 1);
+    // It sends data after all: back to a full pipeline.
+    p.fill_requests(&mut pk, now);
+    let req = sent(&mut p).pop().unwrap();
+    feed(&mut p, &mut pk, now, vec![piece_msg(&req)]).unwrap();
+    assert!(!p.is_snubbed());
+    p.fill_requests(&mut pk, now);
+    assert!(p.outstanding() > 1);
+}
