@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,9 @@ pub struct SessionConfig {
     pub peer_id: PeerId,
     /// Most peers connected per torrent.
     pub max_peers: usize,
+    /// Most peer connections (connected or being dialed) across every
+    /// torrent of the session.
+    pub max_connections: usize,
     /// Most outgoing connection attempts under way per torrent.
     pub max_half_open: usize,
     /// Time allowed for a TCP connect.
@@ -61,6 +64,7 @@ impl Default for SessionConfig {
                 .collect(),
             peer_id: PeerId::generate(),
             max_peers: 50,
+            max_connections: 200,
             max_half_open: 16,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: crate::peer::DEFAULT_HANDSHAKE_TIMEOUT,
@@ -99,9 +103,33 @@ pub(crate) struct SessionShared {
     pub upload_limit: Option<Arc<RateLimiter>>,
     pub download_limit: Option<Arc<RateLimiter>>,
     torrents: Mutex<HashMap<[u8; 20], Arc<TorrentShared>>>,
+    /// Peer connections open or being dialed, over all torrents.
+    connections: AtomicUsize,
+}
+
+/// One of the session's [`SessionConfig::max_connections`], held while a
+/// connection is dialed or open; given back on drop.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<SessionShared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl SessionShared {
+    /// Take a connection slot, if the session has one free.
+    pub fn reserve_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.config.max_connections;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.clone()))
+    }
+
     /// The torrent with this info-hash, if the session has it.
     pub fn torrent(&self, info_hash: &[u8; 20]) -> Option<Arc<TorrentShared>> {
         self.torrents.lock().ok()?.get(info_hash).cloned()
@@ -171,6 +199,7 @@ impl Session {
             download_limit: config.download_limit.map(|r| Arc::new(RateLimiter::new(r))),
             config,
             torrents: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
         });
         info!(%local_addr, "listening");
         let listener = tokio::spawn(accept_loop(shared.clone(), listener));
@@ -380,5 +409,32 @@ async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_are_bounded_and_given_back_on_drop() {
+        let shared = Arc::new(SessionShared {
+            config: SessionConfig {
+                max_connections: 3,
+                ..SessionConfig::default()
+            },
+            peer_id: PeerId::generate(),
+            local_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            upload_limit: None,
+            download_limit: None,
+            torrents: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+        });
+        let held: Vec<ConnectionSlot> = (0..5).map_while(|_| shared.reserve_connection()).collect();
+        assert_eq!(held.len(), 3);
+        assert!(shared.reserve_connection().is_none());
+        drop(held);
+        assert!(shared.reserve_connection().is_some());
+        assert_eq!(shared.connections.load(Ordering::Acquire), 0);
     }
 }

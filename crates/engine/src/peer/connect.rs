@@ -28,7 +28,11 @@ pub(crate) fn our_handshake(info_hash: [u8; 20], peer_id: PeerId) -> Handshake {
 }
 
 /// Dial `addr` for torrent `t`, then run the connection.
-pub(crate) async fn connect(t: Arc<TorrentShared>, addr: SocketAddr) {
+pub(crate) async fn connect(
+    t: Arc<TorrentShared>,
+    addr: SocketAddr,
+    slot: crate::session::ConnectionSlot,
+) {
     let cfg = &t.session.config;
     let dial = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await;
     let outcome = match dial {
@@ -49,6 +53,7 @@ pub(crate) async fn connect(t: Arc<TorrentShared>, addr: SocketAddr) {
         Ok((stream, hs)) => (run(t.clone(), stream, addr, hs, true).await, false),
         Err(is_self) => (false, is_self),
     };
+    drop(slot);
     t.lock()
         .candidate_done(addr, success, is_self, Instant::now());
 }

@@ -46,6 +46,19 @@ pub(crate) async fn run(
     let signal = Arc::new(PeerSignal::default());
     let now = Instant::now();
     let peer_cfg = t.session.config.peer.clone();
+    // A dialed connection already holds a session slot; an accepted one
+    // takes one here, or is refused when the session is full.
+    let _slot = if outgoing {
+        None
+    } else {
+        match t.session.reserve_connection() {
+            Some(s) => Some(s),
+            None => {
+                debug!(%addr, "session connection limit reached: connection refused");
+                return false;
+            }
+        }
+    };
     let registered = {
         let mut st = t.lock();
         // A super-seed hides its pieces and offers them one by one.

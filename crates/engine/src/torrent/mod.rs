@@ -225,11 +225,16 @@ pub(crate) async fn run_housekeeping(t: Arc<TorrentShared>) {
                 .config
                 .max_half_open
                 .saturating_sub(t.half_open.load(Ordering::Relaxed));
-            st.take_candidates(now, room.min(half_open_room))
+            // Each dial holds one of the session's connection slots.
+            let slots: Vec<_> = (0..room.min(half_open_room))
+                .map_while(|_| t.session.reserve_connection())
+                .collect();
+            let addrs = st.take_candidates(now, slots.len());
+            addrs.into_iter().zip(slots).collect::<Vec<_>>()
         };
-        for addr in dial {
+        for (addr, slot) in dial {
             t.half_open.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(crate::peer::connect(t.clone(), addr));
+            tokio::spawn(crate::peer::connect(t.clone(), addr, slot));
         }
         let save_due = {
             let st = t.lock();
