@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shoal_engine::{TorrentHandle, TorrentStats};
 
-use crate::cmd::download::{human_bytes, PLAIN_INTERVAL};
+use crate::cmd::download::{human_bytes, plain_interval};
 
 /// A background thread showing a torrent's progress until finished.
 pub struct SwarmProgress {
@@ -89,9 +89,10 @@ impl SwarmProgress {
                     bar.finish_and_clear();
                 } else {
                     let mut last = Instant::now();
+                    let every = plain_interval();
                     while !flag.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(100));
-                        if last.elapsed() >= PLAIN_INTERVAL {
+                        if last.elapsed() >= every {
                             last = Instant::now();
                             eprintln!("{}", line(&label(), &handle.stats()));
                         }

@@ -99,7 +99,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .arg("--dir")
                 .arg(&dir)
                 .args(["--listen", "127.0.0.1:0", "--upload-limit", &rate])
-                .args(["--peer", &seeder_addr.to_string(), "--json", "--seed"]),
+                .args(["--peer", &seeder_addr.to_string(), "--json", "--seed"])
+                // Progress lines twice a second, for the once-a-second view.
+                .env(crate::cmd::download::PROGRESS_INTERVAL_ENV, "500"),
         )?;
         leechers.push((peer, dir));
     }
