@@ -585,7 +585,9 @@ impl PeerState {
             }
             Message::Unchoke => {
                 self.peer_choking = false;
-                self.snubbed = false;
+                // A fresh unchoke ends snubbing, but not for a peer that
+                // rejects everything (it could unchoke over and over).
+                self.snubbed = self.rejects_unchoked > MAX_REJECTS_UNCHOKED;
             }
             Message::Interested => {
                 if !self.peer_interested {
@@ -686,7 +688,7 @@ impl PeerState {
                     // have us re-request at network speed: treat it as
                     // snubbing (one request at a time) until it sends data.
                     if !self.peer_choking {
-                        self.rejects_unchoked += 1;
+                        self.rejects_unchoked = self.rejects_unchoked.saturating_add(1);
                         if self.rejects_unchoked > MAX_REJECTS_UNCHOKED {
                             self.snubbed = true;
                         }

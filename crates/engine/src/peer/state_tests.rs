@@ -650,6 +650,9 @@ fn rejecting_everything_while_unchoking_counts_as_snubbing() {
     }
     assert!(p.is_snubbed());
     assert_eq!(last_round, 1);
+    // Unchoking us again does not buy it a full pipeline.
+    feed(&mut p, &mut pk, now, vec![Message::Unchoke]).unwrap();
+    assert!(p.is_snubbed());
     // It sends data after all: back to a full pipeline.
     p.fill_requests(&mut pk, now);
     let req = sent(&mut p).pop().unwrap();

@@ -228,6 +228,10 @@ async fn write_loop(
             }
             let mut uploads = Vec::new();
             slot.state.next_uploads(batch, &mut uploads);
+            st.on_uploads_taken(key, &uploads, now);
+            let Some(slot) = st.peers.get_mut(&key) else {
+                return;
+            };
             (slot.state.take_outbox(), uploads)
         };
         if outbox.is_empty() && uploads.is_empty() && ready.is_none() {

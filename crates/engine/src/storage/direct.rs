@@ -30,20 +30,30 @@ thread_local! {
 /// `/proc/self/fd`, which names the already open inode (no path is
 /// looked up again, so no symlink can be followed).
 #[cfg(target_os = "linux")]
-pub(crate) fn reopen_direct(file: &File) -> Option<File> {
+pub(crate) fn reopen_direct(file: &File) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     use std::os::fd::AsRawFd;
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
     let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC;
     rustix::fs::open(path.as_str(), flags, Mode::empty())
-        .ok()
         .map(File::from)
+        .map_err(io::Error::from)
 }
 
 /// Direct writes are Linux-only here.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn reopen_direct(_file: &File) -> Option<File> {
-    None
+pub(crate) fn reopen_direct(_file: &File) -> io::Result<File> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Whether `e` says the file system (or device) does not do direct I/O,
+/// or not with this alignment: then the page cache is used for good.
+pub(crate) fn is_refusal(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let refusals = [Errno::INVAL, Errno::OPNOTSUPP, Errno::NOTSUP];
+    e.kind() == io::ErrorKind::Unsupported
+        || e.raw_os_error()
+            .is_some_and(|c| refusals.iter().any(|r| r.raw_os_error() == c))
 }
 
 /// Copy the concatenation of `bufs` (exactly `len` bytes, a multiple of

@@ -125,6 +125,17 @@ impl Default for StorageConfig {
     }
 }
 
+/// Most direct-write handles a torrent keeps open (on top of its
+/// [`StorageConfig::max_open_files`]).
+const MAX_DIRECT_HANDLES: usize = 32;
+
+/// A direct-write handle and the (device, inode) it was opened on.
+#[derive(Debug)]
+struct DirectHandle {
+    file: Arc<File>,
+    id: (u64, u64),
+}
+
 /// Write locks, shared by files whose indexes are equal modulo this.
 const WRITE_STRIPES: usize = 64;
 
@@ -191,8 +202,9 @@ pub struct Storage {
     /// writer waiting here sleeps where one waiting on the inode lock
     /// spins (a seventh of a download's CPU was that spinning).
     write_stripes: Box<[Mutex<()>]>,
-    /// Direct-write handles by file index (`None`: refused), once opened.
-    direct: Mutex<HashMap<usize, Option<Arc<File>>>>,
+    /// Direct-write handles by file index, with the inode they were
+    /// opened on (`None`: the file system refuses direct writes).
+    direct: Mutex<HashMap<usize, Option<DirectHandle>>>,
     /// File states last recorded (by the check or a resume save); empty
     /// until then.
     file_states: Mutex<Vec<Option<FileState>>>,
@@ -432,10 +444,10 @@ impl Storage {
         pwrite_all(file, &head_parts, offset)?;
         let body_at = offset + head as u64;
         if let Err(e) = direct::write_aligned(&handle, &body_parts, body, body_at) {
-            if e.raw_os_error() != Some(rustix::io::Errno::INVAL.raw_os_error()) {
+            if !direct::is_refusal(&e) {
                 return Err(e);
             }
-            // The device wants a larger alignment: stop trying.
+            // The device wants a larger alignment, or no direct I/O at all.
             debug!(error = %e, "direct writes refused: using the page cache");
             lock(&self.direct).insert(index, None);
             pwrite_all(file, &body_parts, body_at)?;
@@ -443,18 +455,41 @@ impl Storage {
         pwrite_all(file, &tail_parts, body_at + body as u64)
     }
 
-    /// The direct-write handle of file `index`, opened on first use.
+    /// The direct-write handle of file `index`, opened on first use and
+    /// reopened if `file` is no longer the inode it was opened on (the file
+    /// was replaced behind our back and reopened by path).
     fn direct_handle(&self, index: usize, file: &File) -> Option<Arc<File>> {
+        use std::os::unix::fs::MetadataExt;
+        let id = file.metadata().ok().map(|m| (m.dev(), m.ino()))?;
         let mut map = lock(&self.direct);
-        if let Some(h) = map.get(&index) {
-            return h.clone();
+        match map.get(&index) {
+            Some(None) => return None,
+            Some(Some(h)) if h.id == id => return Some(h.file.clone()),
+            _ => {}
         }
-        if map.len() >= self.config.max_open_files.max(1) {
+        if map.len() >= MAX_DIRECT_HANDLES {
             map.retain(|_, h| h.is_none());
         }
-        let h = direct::reopen_direct(file).map(Arc::new);
-        map.insert(index, h.clone());
-        h
+        match direct::reopen_direct(file) {
+            Ok(f) => {
+                let f = Arc::new(f);
+                map.insert(
+                    index,
+                    Some(DirectHandle {
+                        file: f.clone(),
+                        id,
+                    }),
+                );
+                Some(f)
+            }
+            Err(e) => {
+                // Out of descriptors and the like: try again next time.
+                if direct::is_refusal(&e) {
+                    map.insert(index, None);
+                }
+                None
+            }
+        }
     }
 
     /// Fill `buf` from stream offset `offset`, across file boundaries.

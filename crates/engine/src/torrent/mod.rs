@@ -226,11 +226,14 @@ pub(crate) async fn run_housekeeping(t: Arc<TorrentShared>) {
                 .max_half_open
                 .saturating_sub(t.half_open.load(Ordering::Relaxed));
             // Each dial holds one of the session's connection slots.
-            let slots: Vec<_> = (0..room.min(half_open_room))
-                .map_while(|_| t.session.reserve_connection())
-                .collect();
-            let addrs = st.take_candidates(now, slots.len());
-            addrs.into_iter().zip(slots).collect::<Vec<_>>()
+            let mut dial = Vec::new();
+            for addr in st.take_candidates(now, room.min(half_open_room)) {
+                match t.session.reserve_connection() {
+                    Some(slot) => dial.push((addr, slot)),
+                    None => st.release_candidate(addr),
+                }
+            }
+            dial
         };
         for (addr, slot) in dial {
             t.half_open.fetch_add(1, Ordering::Relaxed);

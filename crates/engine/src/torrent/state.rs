@@ -95,6 +95,9 @@ fn client_name(state: &PeerState, id: &PeerId) -> String {
 /// again.
 const SEED_REDIAL: Duration = Duration::from_secs(600);
 
+/// How long before a peer dropped as idle (to make room) is dialed again.
+const EVICTED_REDIAL: Duration = Duration::from_secs(300);
+
 /// How long a peer with no interest either way keeps its place when the
 /// torrent is full and another peer wants in.
 const IDLE_BEFORE_EVICTION: Duration = Duration::from_secs(30);
@@ -201,6 +204,28 @@ impl TorrentState {
         self.super_seed.is_some() && self.is_complete()
     }
 
+    /// The write loop took `blocks` from `key`'s upload queue to send:
+    /// under super-seeding, offers sent in full make room for new ones.
+    pub fn on_uploads_taken(
+        &mut self,
+        key: PeerKey,
+        blocks: &[crate::picker::BlockRequest],
+        now: Instant,
+    ) {
+        let Some(ss) = self.super_seed.as_mut() else {
+            return;
+        };
+        let mut freed = false;
+        for b in blocks {
+            if b.piece < self.picker.piece_count() {
+                freed |= ss.on_block_sent(key, *b, self.picker.piece_size(b.piece));
+            }
+        }
+        if freed {
+            self.super_seed_top_up(key, false, now);
+        }
+    }
+
     /// Offer a super-seeded peer more pieces if its offers ran low; `force`
     /// also offers to a peer that has not yet told us what it has.
     fn super_seed_top_up(&mut self, key: PeerKey, force: bool, now: Instant) {
@@ -289,6 +314,14 @@ impl TorrentState {
         out
     }
 
+    /// Give back a candidate taken by [`Self::take_candidates`] but not
+    /// dialed, with no penalty.
+    pub fn release_candidate(&mut self, addr: SocketAddr) {
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.busy = false;
+        }
+    }
+
     /// A dial attempt to `addr` ended (failed, or the connection closed).
     pub fn candidate_done(&mut self, addr: SocketAddr, success: bool, is_self: bool, now: Instant) {
         if let Some(c) = self.candidates.get_mut(&addr) {
@@ -344,10 +377,11 @@ impl TorrentState {
         if self.peers.len() >= max_peers {
             // Keep the peers that trade: a newcomer takes the place of one
             // that has long had nothing to give us nor to take from us.
-            let Some(victim) = self.least_useful_peer(Instant::now()) else {
+            let now = Instant::now();
+            let Some(victim) = self.least_useful_peer(now) else {
                 return Err(Refusal::Full);
             };
-            self.remove_peer(victim, "making room for a new peer");
+            self.evict(victim, now);
         }
         let key = PeerKey(self.next_key);
         self.next_key += 1;
@@ -400,10 +434,13 @@ impl TorrentState {
         {
             return false;
         }
-        let waiting = self
-            .candidates
-            .iter()
-            .any(|(a, c)| !c.busy && !c.is_self && c.next_attempt <= now && !self.connected_to(*a));
+        let waiting = self.candidates.iter().any(|(a, c)| {
+            !c.busy
+                && !c.is_self
+                && c.next_attempt <= now
+                && !self.banned_addrs.contains(a)
+                && !self.connected_to(*a)
+        });
         if !waiting {
             return false;
         }
@@ -411,8 +448,19 @@ impl TorrentState {
             return false;
         };
         self.last_turnover = Some(now);
-        self.remove_peer(victim, "making room for a new peer");
+        self.evict(victim, now);
         true
+    }
+
+    /// Drop an idle peer to make room, and leave its address alone for a
+    /// while (else the same idle peers would take turns).
+    fn evict(&mut self, victim: PeerKey, now: Instant) {
+        if let Some(addr) = self.peers.get(&victim).map(|p| p.public_addr()) {
+            if let Some(c) = self.candidates.get_mut(&addr) {
+                c.next_attempt = c.next_attempt.max(now + EVICTED_REDIAL);
+            }
+        }
+        self.remove_peer(victim, "making room for a new peer");
     }
 
     /// Drop a peer: release its requests, keep its contribution, close
@@ -489,15 +537,6 @@ impl TorrentState {
             msgs.clear();
             return Ok(());
         };
-        if let Some(ss) = self.super_seed.as_mut().filter(|ss| ss.manages(key)) {
-            for msg in msgs.iter() {
-                if let shoal_wire::Message::Request { index, length, .. } = *msg {
-                    if index < self.picker.piece_count() {
-                        ss.on_request(key, index, length, self.picker.piece_size(index));
-                    }
-                }
-            }
-        }
         let mut result = Ok(());
         for msg in msgs.drain(..) {
             if let Err(e) = slot.state.on_message(msg, &mut self.picker, now, effects) {

@@ -13,16 +13,23 @@ use std::collections::{HashMap, HashSet};
 
 use rand::Rng;
 
-use crate::picker::PiecePicker;
+use crate::bitfield::Bitfield;
+use crate::picker::{BlockRequest, PiecePicker, BLOCK_SIZE};
 use crate::PeerKey;
+
+/// An offered piece and which of its blocks we have sent the peer.
+#[derive(Debug)]
+struct Offer {
+    piece: u32,
+    sent: Bitfield,
+}
 
 /// The offers of one super-seeded peer.
 #[derive(Debug, Default)]
 struct PeerOffers {
-    /// Offered pieces not yet fully requested, with the bytes requested
-    /// so far.
-    open: Vec<(u32, u64)>,
-    /// Offered pieces the peer requested in full from us.
+    /// Offered pieces not yet sent in full.
+    open: Vec<Offer>,
+    /// Offered pieces we sent the peer in full.
     delivered: HashSet<u32>,
 }
 
@@ -75,27 +82,42 @@ impl SuperSeed {
             .is_some_and(|p| p.open.len() < self.per_peer)
     }
 
-    /// `peer` requested `length` bytes of `piece` (of `piece_size` bytes).
-    /// Once it has requested a whole offered piece, the offer counts as
-    /// delivered and frees its place.
-    pub fn on_request(&mut self, peer: PeerKey, piece: u32, length: u32, piece_size: u32) {
+    /// We are sending `block` to `peer` (a request we accepted, not one we
+    /// rejected). Once every block of an offered piece went out, the offer
+    /// counts as delivered and frees its place; a block sent twice counts
+    /// once. Returns whether an offer was freed.
+    pub fn on_block_sent(&mut self, peer: PeerKey, block: BlockRequest, piece_size: u32) -> bool {
         let Some(offers) = self.peers.get_mut(&peer) else {
-            return;
+            return false;
         };
-        let Some(i) = offers.open.iter().position(|&(p, _)| p == piece) else {
-            return;
+        let Some(i) = offers.open.iter().position(|o| o.piece == block.piece) else {
+            return false;
         };
-        offers.open[i].1 += u64::from(length);
-        if offers.open[i].1 >= u64::from(piece_size) {
-            offers.open.swap_remove(i);
-            offers.delivered.insert(piece);
-            if let Some(n) = self.pending.get_mut(piece as usize) {
-                *n = n.saturating_sub(1);
-            }
-            if let Some(n) = self.delivered.get_mut(piece as usize) {
-                *n += 1;
-            }
+        // The blocks of the piece that the range covers whole (the last
+        // block of a piece may be short).
+        let end = block.begin.saturating_add(block.length).min(piece_size);
+        let first = block.begin.div_ceil(BLOCK_SIZE);
+        let last = if end == piece_size {
+            piece_size.div_ceil(BLOCK_SIZE)
+        } else {
+            end / BLOCK_SIZE
+        };
+        let sent = &mut offers.open[i].sent;
+        for b in first..last {
+            let _ = sent.set(b as usize, true);
         }
+        if !sent.all() {
+            return false;
+        }
+        offers.open.swap_remove(i);
+        offers.delivered.insert(block.piece);
+        if let Some(n) = self.pending.get_mut(block.piece as usize) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = self.delivered.get_mut(block.piece as usize) {
+            *n += 1;
+        }
+        true
     }
 
     /// Close the offers `peer` says it has fulfilled (the picker knows it
@@ -105,7 +127,8 @@ impl SuperSeed {
             return;
         };
         let pending = &mut self.pending;
-        offers.open.retain(|&(piece, _)| {
+        offers.open.retain(|o| {
+            let piece = o.piece;
             let open = !picker.peer_has(peer, piece);
             if !open {
                 if let Some(n) = pending.get_mut(piece as usize) {
@@ -121,7 +144,7 @@ impl SuperSeed {
         let Some(offers) = self.peers.remove(&peer) else {
             return;
         };
-        for (piece, _) in offers.open {
+        for Offer { piece, .. } in offers.open {
             if let Some(n) = self.pending.get_mut(piece as usize) {
                 *n = n.saturating_sub(1);
             }
@@ -152,7 +175,10 @@ impl SuperSeed {
             self.offered_total[piece as usize] += 1;
         }
         if let Some(offers) = self.peers.get_mut(&peer) {
-            offers.open.extend(chosen.iter().map(|&p| (p, 0)));
+            offers.open.extend(chosen.iter().map(|&piece| Offer {
+                piece,
+                sent: Bitfield::new(picker.blocks_in_piece(piece) as usize),
+            }));
         }
         chosen
     }
@@ -171,7 +197,7 @@ impl SuperSeed {
             if !picker.has_piece(piece)
                 || picker.peer_has(peer, piece)
                 || offers.delivered.contains(&piece)
-                || offers.open.iter().any(|&(p, _)| p == piece)
+                || offers.open.iter().any(|o| o.piece == piece)
                 || skip.contains(&piece)
             {
                 continue;
@@ -208,12 +234,13 @@ mod tests {
     use rand::SeedableRng;
 
     const PIECES: u32 = 40;
+    const PIECE: u32 = 2 * BLOCK_SIZE;
 
     fn seed_picker() -> PiecePicker {
         let mut p = PiecePicker::new(
             PIECES,
-            16384,
-            u64::from(PIECES) * 16384,
+            PIECE,
+            u64::from(PIECES) * u64::from(PIECE),
             PickerConfig::default(),
         )
         .unwrap();
@@ -325,11 +352,17 @@ mod tests {
         picker.peer_have_none(a);
         ss.add_peer(a);
         let first = ss.top_up(a, &picker, &mut rng)[0];
-        // Half the piece requested: still open; some other piece: ignored.
-        ss.on_request(a, first, 8192, 16384);
-        ss.on_request(a, (first + 1) % PIECES, 16384, 16384);
+        let blk = |piece, begin, length| BlockRequest {
+            piece,
+            begin,
+            length,
+        };
+        // Half the piece sent, twice: still open; some other piece: ignored.
+        assert!(!ss.on_block_sent(a, blk(first, 0, BLOCK_SIZE), PIECE));
+        assert!(!ss.on_block_sent(a, blk(first, 0, BLOCK_SIZE), PIECE));
+        assert!(!ss.on_block_sent(a, blk((first + 1) % PIECES, 0, PIECE), PIECE));
         assert!(!ss.wants_more(a));
-        ss.on_request(a, first, 8192, 16384);
+        assert!(ss.on_block_sent(a, blk(first, BLOCK_SIZE, BLOCK_SIZE), PIECE));
         assert!(ss.wants_more(a));
         let second = ss.top_up(a, &picker, &mut rng)[0];
         assert_ne!(second, first, "a delivered piece is not offered again");
@@ -343,7 +376,7 @@ mod tests {
             let p = ss.top_up(b, &picker, &mut rng)[0];
             assert_ne!(p, first);
             assert_ne!(p, second);
-            ss.on_request(b, p, 16384, 16384);
+            assert!(ss.on_block_sent(b, blk(p, 0, PIECE), PIECE));
         }
     }
 }

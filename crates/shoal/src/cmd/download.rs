@@ -78,6 +78,8 @@ impl NetArgs {
             cfg.listen.push(SocketAddr::from(([0, 0, 0, 0], 0)));
         }
         cfg.max_peers = self.max_peers.max(1);
+        // One torrent per process: the session limit must not undercut it.
+        cfg.max_connections = cfg.max_connections.max(cfg.max_peers);
         cfg.choker.regular_slots = usize::from(self.upload_slots);
         cfg.upload_limit = self.upload_limit.filter(|&r| r > 0);
         cfg.download_limit = download_limit.filter(|&r| r > 0);
