@@ -42,9 +42,10 @@ impl ByteProgress {
                 } else {
                     let start = Instant::now();
                     let mut last = Instant::now();
+                    let every = plain_interval();
                     while !flag.load(Ordering::Relaxed) {
                         std::thread::park_timeout(Duration::from_millis(100));
-                        if last.elapsed() >= Duration::from_secs(2) {
+                        if last.elapsed() >= every {
                             last = Instant::now();
                             let n = counter.load(Ordering::Relaxed);
                             let pct = if total == 0 {
@@ -72,4 +73,21 @@ impl Drop for ByteProgress {
             let _ = h.join();
         }
     }
+}
+
+/// How often plain progress lines are printed by default.
+const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Environment variable overriding [`PLAIN_INTERVAL`] (milliseconds, 100
+/// to 60,000); `shoal demo` sets it for its peers to show them each second.
+pub const PROGRESS_INTERVAL_ENV: &str = "SHOAL_PROGRESS_INTERVAL_MS";
+
+/// How often plain progress lines are printed (off a terminal):
+/// [`PROGRESS_INTERVAL_ENV`] if set to a valid value, else every 2 s.
+pub fn plain_interval() -> Duration {
+    std::env::var(PROGRESS_INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| (100..=60_000).contains(ms))
+        .map_or(PLAIN_INTERVAL, Duration::from_millis)
 }

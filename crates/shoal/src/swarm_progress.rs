@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shoal_engine::{TorrentHandle, TorrentStats};
 
-use crate::cmd::download::{human_bytes, plain_interval};
+use crate::cmd::download::human_bytes;
+use crate::progress::plain_interval;
 
 /// A background thread showing a torrent's progress until finished.
 pub struct SwarmProgress {

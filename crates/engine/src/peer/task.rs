@@ -51,13 +51,11 @@ pub(crate) async fn run(
     let _slot = if outgoing {
         None
     } else {
-        match t.session.reserve_connection() {
-            Some(s) => Some(s),
-            None => {
-                debug!(%addr, "session connection limit reached: connection refused");
-                return false;
-            }
-        }
+        let Some(slot) = t.session.reserve_connection() else {
+            debug!(%addr, "session connection limit reached: connection refused");
+            return false;
+        };
+        Some(slot)
     };
     let registered = {
         let mut st = t.lock();

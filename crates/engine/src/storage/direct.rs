@@ -25,8 +25,9 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Open a second handle on `file` for direct writes, or `None` if the
-/// file system refuses them. The handle is reopened through
+/// Open a second handle on `file` for direct writes (an error satisfying
+/// [`is_refusal`] if the file system does not do them). The handle is
+/// reopened through
 /// `/proc/self/fd`, which names the already open inode (no path is
 /// looked up again, so no symlink can be followed).
 #[cfg(target_os = "linux")]
@@ -56,15 +57,10 @@ pub(crate) fn is_refusal(e: &io::Error) -> bool {
             .is_some_and(|c| refusals.iter().any(|r| r.raw_os_error() == c))
 }
 
-/// Copy the concatenation of `bufs` (exactly `len` bytes, a multiple of
-/// [`ALIGN`]) into an aligned buffer and write it at `offset` (aligned)
-/// through `direct`.
-pub(crate) fn write_aligned(
-    direct: &File,
-    bufs: &[&[u8]],
-    len: usize,
-    offset: u64,
-) -> io::Result<()> {
+/// Copy the concatenation of `bufs` (a multiple of [`ALIGN`] bytes) into
+/// an aligned buffer and write it at `offset` (aligned) through `direct`.
+pub(crate) fn write_aligned(direct: &File, bufs: &[&[u8]], offset: u64) -> io::Result<()> {
+    let len: usize = bufs.iter().map(|b| b.len()).sum();
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         if scratch.len() < len + ALIGN {
@@ -79,9 +75,6 @@ pub(crate) fn write_aligned(
         for b in bufs {
             buf[at..at + b.len()].copy_from_slice(b);
             at += b.len();
-        }
-        if at != len {
-            return Err(io::Error::other("direct write: length mismatch"));
         }
         super::vectored::pwrite_all(direct, &[buf], offset)
     })

@@ -129,11 +129,12 @@ impl Default for StorageConfig {
 /// [`StorageConfig::max_open_files`]).
 const MAX_DIRECT_HANDLES: usize = 32;
 
-/// A direct-write handle and the (device, inode) it was opened on.
+/// A direct-write handle and the buffered handle it was reopened from
+/// (while the file set hands out that same handle, both name one inode).
 #[derive(Debug)]
 struct DirectHandle {
     file: Arc<File>,
-    id: (u64, u64),
+    from: std::sync::Weak<File>,
 }
 
 /// Write locks, shared by files whose indexes are equal modulo this.
@@ -202,8 +203,8 @@ pub struct Storage {
     /// writer waiting here sleeps where one waiting on the inode lock
     /// spins (a seventh of a download's CPU was that spinning).
     write_stripes: Box<[Mutex<()>]>,
-    /// Direct-write handles by file index, with the inode they were
-    /// opened on (`None`: the file system refuses direct writes).
+    /// Direct-write handles by file index (`None`: the file system
+    /// refuses direct writes).
     direct: Mutex<HashMap<usize, Option<DirectHandle>>>,
     /// File states last recorded (by the check or a resume save); empty
     /// until then.
@@ -394,11 +395,7 @@ impl Storage {
     /// file boundaries.
     fn write_at(&self, offset: u64, bufs: &[&[u8]]) -> Result<(), StorageError> {
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        let mut cursor = Cursor {
-            bufs,
-            idx: 0,
-            off: 0,
-        };
+        let mut cursor = Cursor::new(bufs);
         for span in self.layout().spans(offset, total) {
             let parts = cursor.take(span.len as usize);
             let file = self.files.get(span.file_index, Access::Write)?;
@@ -417,7 +414,7 @@ impl Storage {
     fn write_span(
         &self,
         index: usize,
-        file: &File,
+        file: &Arc<File>,
         parts: &[&[u8]],
         offset: u64,
     ) -> io::Result<()> {
@@ -433,17 +430,13 @@ impl Storage {
         let Some(handle) = handle else {
             return pwrite_all(file, parts, offset);
         };
-        let mut cursor = Cursor {
-            bufs: parts,
-            idx: 0,
-            off: 0,
-        };
+        let mut cursor = Cursor::new(parts);
         let head_parts = cursor.take(head);
         let body_parts = cursor.take(body);
         let tail_parts = cursor.take(len - head - body);
         pwrite_all(file, &head_parts, offset)?;
         let body_at = offset + head as u64;
-        if let Err(e) = direct::write_aligned(&handle, &body_parts, body, body_at) {
+        if let Err(e) = direct::write_aligned(&handle, &body_parts, body_at) {
             if !direct::is_refusal(&e) {
                 return Err(e);
             }
@@ -456,15 +449,15 @@ impl Storage {
     }
 
     /// The direct-write handle of file `index`, opened on first use and
-    /// reopened if `file` is no longer the inode it was opened on (the file
-    /// was replaced behind our back and reopened by path).
-    fn direct_handle(&self, index: usize, file: &File) -> Option<Arc<File>> {
-        use std::os::unix::fs::MetadataExt;
-        let id = file.metadata().ok().map(|m| (m.dev(), m.ino()))?;
+    /// reopened when the file set reopened the file (it may have been
+    /// replaced behind our back since).
+    fn direct_handle(&self, index: usize, file: &Arc<File>) -> Option<Arc<File>> {
         let mut map = lock(&self.direct);
         match map.get(&index) {
             Some(None) => return None,
-            Some(Some(h)) if h.id == id => return Some(h.file.clone()),
+            Some(Some(h)) if std::ptr::eq(h.from.as_ptr(), Arc::as_ptr(file)) => {
+                return Some(h.file.clone())
+            }
             _ => {}
         }
         if map.len() >= MAX_DIRECT_HANDLES {
@@ -477,7 +470,7 @@ impl Storage {
                     index,
                     Some(DirectHandle {
                         file: f.clone(),
-                        id,
+                        from: Arc::downgrade(file),
                     }),
                 );
                 Some(f)

@@ -71,11 +71,7 @@ fn cursor_splits_buffers_at_any_point() {
     let b = [4u8];
     let c = [5u8, 6];
     let bufs: [&[u8]; 3] = [&a, &b, &c];
-    let mut cur = Cursor {
-        bufs: &bufs,
-        idx: 0,
-        off: 0,
-    };
+    let mut cur = Cursor::new(&bufs);
     assert_eq!(cur.take(2).concat(), [1, 2]);
     assert_eq!(cur.take(3).concat(), [3, 4, 5]);
     assert_eq!(cur.take(9).concat(), [6]);

@@ -56,7 +56,16 @@ pub(crate) struct Cursor<'a, 'b> {
     pub(crate) off: usize,
 }
 
-impl<'a> Cursor<'a, '_> {
+impl<'a, 'b> Cursor<'a, 'b> {
+    /// A cursor at the start of `bufs`.
+    pub(crate) fn new(bufs: &'b [&'a [u8]]) -> Self {
+        Cursor {
+            bufs,
+            idx: 0,
+            off: 0,
+        }
+    }
+
     /// The next `n` bytes (fewer if the buffers run out), as slices.
     pub(crate) fn take(&mut self, mut n: usize) -> Vec<&'a [u8]> {
         let mut out = Vec::new();

@@ -286,6 +286,16 @@ impl TorrentState {
         })
     }
 
+    /// Whether candidate `addr` may be dialed now: not under way, not
+    /// ourselves, its backoff over, not banned, not connected already.
+    fn dialable(&self, addr: SocketAddr, c: &Candidate, now: Instant) -> bool {
+        !c.busy
+            && !c.is_self
+            && c.next_attempt <= now
+            && !self.banned_addrs.contains(&addr)
+            && !self.connected_to(addr)
+    }
+
     /// Candidates to dial now, marked busy; at most `max`.
     pub fn take_candidates(&mut self, now: Instant, max: usize) -> Vec<SocketAddr> {
         let mut out = Vec::new();
@@ -295,17 +305,11 @@ impl TorrentState {
         let mut ready: Vec<SocketAddr> = self
             .candidates
             .iter()
-            .filter(|(_, c)| !c.busy && !c.is_self && c.next_attempt <= now)
+            .filter(|(a, c)| self.dialable(**a, c, now))
             .map(|(a, _)| *a)
             .collect();
         ready.sort_unstable();
-        for addr in ready {
-            if out.len() >= max {
-                break;
-            }
-            if self.connected_to(addr) || self.banned_addrs.contains(&addr) {
-                continue;
-            }
+        for addr in ready.into_iter().take(max) {
             if let Some(c) = self.candidates.get_mut(&addr) {
                 c.busy = true;
                 out.push(addr);
@@ -434,13 +438,10 @@ impl TorrentState {
         {
             return false;
         }
-        let waiting = self.candidates.iter().any(|(a, c)| {
-            !c.busy
-                && !c.is_self
-                && c.next_attempt <= now
-                && !self.banned_addrs.contains(a)
-                && !self.connected_to(*a)
-        });
+        let waiting = self
+            .candidates
+            .iter()
+            .any(|(a, c)| self.dialable(*a, c, now));
         if !waiting {
             return false;
         }
@@ -455,12 +456,17 @@ impl TorrentState {
     /// Drop an idle peer to make room, and leave its address alone for a
     /// while (else the same idle peers would take turns).
     fn evict(&mut self, victim: PeerKey, now: Instant) {
-        if let Some(addr) = self.peers.get(&victim).map(|p| p.public_addr()) {
+        self.drop_for_a_while(victim, now + EVICTED_REDIAL, "making room for a new peer");
+    }
+
+    /// Drop peer `key` and dial its address again no sooner than `until`.
+    fn drop_for_a_while(&mut self, key: PeerKey, until: Instant, reason: &str) {
+        if let Some(addr) = self.peers.get(&key).map(|p| p.public_addr()) {
             if let Some(c) = self.candidates.get_mut(&addr) {
-                c.next_attempt = c.next_attempt.max(now + EVICTED_REDIAL);
+                c.next_attempt = c.next_attempt.max(until);
             }
         }
-        self.remove_peer(victim, "making room for a new peer");
+        self.remove_peer(key, reason);
     }
 
     /// Drop a peer: release its requests, keep its contribution, close
@@ -658,8 +664,9 @@ impl TorrentState {
             self.remove_peer(*key, &e.to_string());
         }
         if self.super_seed.is_some() {
-            // A peer with nothing to say (no pieces, no fast extension)
-            // gets its first offers after a grace period.
+            // Top up every super-seeded peer; one with nothing to say (no
+            // pieces, no fast extension) gets its first offers after a
+            // grace period.
             let quiet: Vec<PeerKey> = self
                 .peers
                 .iter()
@@ -686,12 +693,7 @@ impl TorrentState {
                 .collect();
             for k in seeds {
                 // Redial it only much later: it will still be a seed.
-                if let Some(addr) = self.peers.get(&k).map(|p| p.public_addr()) {
-                    if let Some(c) = self.candidates.get_mut(&addr) {
-                        c.next_attempt = now + SEED_REDIAL;
-                    }
-                }
-                self.remove_peer(k, "both seeds");
+                self.drop_for_a_while(k, now + SEED_REDIAL, "both seeds");
             }
         }
         if self.choker.is_due(now) {

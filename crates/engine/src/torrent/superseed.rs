@@ -33,6 +33,13 @@ struct PeerOffers {
     delivered: HashSet<u32>,
 }
 
+/// Take one from `counts[piece]` (never below zero).
+fn release(counts: &mut [u32], piece: u32) {
+    if let Some(n) = counts.get_mut(piece as usize) {
+        *n = n.saturating_sub(1);
+    }
+}
+
 /// Pieces offered to each peer under super-seeding; see the
 /// [module documentation](self).
 #[derive(Debug)]
@@ -111,9 +118,7 @@ impl SuperSeed {
         }
         offers.open.swap_remove(i);
         offers.delivered.insert(block.piece);
-        if let Some(n) = self.pending.get_mut(block.piece as usize) {
-            *n = n.saturating_sub(1);
-        }
+        release(&mut self.pending, block.piece);
         if let Some(n) = self.delivered.get_mut(block.piece as usize) {
             *n += 1;
         }
@@ -128,12 +133,9 @@ impl SuperSeed {
         };
         let pending = &mut self.pending;
         offers.open.retain(|o| {
-            let piece = o.piece;
-            let open = !picker.peer_has(peer, piece);
+            let open = !picker.peer_has(peer, o.piece);
             if !open {
-                if let Some(n) = pending.get_mut(piece as usize) {
-                    *n = n.saturating_sub(1);
-                }
+                release(pending, o.piece);
             }
             open
         });
@@ -144,15 +146,11 @@ impl SuperSeed {
         let Some(offers) = self.peers.remove(&peer) else {
             return;
         };
-        for Offer { piece, .. } in offers.open {
-            if let Some(n) = self.pending.get_mut(piece as usize) {
-                *n = n.saturating_sub(1);
-            }
+        for offer in offers.open {
+            release(&mut self.pending, offer.piece);
         }
         for piece in offers.delivered {
-            if let Some(n) = self.delivered.get_mut(piece as usize) {
-                *n = n.saturating_sub(1);
-            }
+            release(&mut self.delivered, piece);
         }
     }
 
@@ -167,29 +165,23 @@ impl SuperSeed {
         let want = self.per_peer.saturating_sub(offers.open.len());
         let mut chosen = Vec::with_capacity(want);
         for _ in 0..want {
-            let Some(piece) = self.best_for(peer, picker, &chosen, rng) else {
+            let Some(piece) = self.best_for(peer, picker, rng) else {
                 break;
             };
             chosen.push(piece);
             self.pending[piece as usize] += 1;
             self.offered_total[piece as usize] += 1;
-        }
-        if let Some(offers) = self.peers.get_mut(&peer) {
-            offers.open.extend(chosen.iter().map(|&piece| Offer {
-                piece,
-                sent: Bitfield::new(picker.blocks_in_piece(piece) as usize),
-            }));
+            if let Some(offers) = self.peers.get_mut(&peer) {
+                offers.open.push(Offer {
+                    piece,
+                    sent: Bitfield::new(picker.blocks_in_piece(piece) as usize),
+                });
+            }
         }
         chosen
     }
 
-    fn best_for(
-        &self,
-        peer: PeerKey,
-        picker: &PiecePicker,
-        skip: &[u32],
-        rng: &mut impl Rng,
-    ) -> Option<u32> {
+    fn best_for(&self, peer: PeerKey, picker: &PiecePicker, rng: &mut impl Rng) -> Option<u32> {
         let offers = self.peers.get(&peer)?;
         let mut best: Option<(u64, u32)> = None;
         let mut ties = 0u32;
@@ -198,7 +190,6 @@ impl SuperSeed {
                 || picker.peer_has(peer, piece)
                 || offers.delivered.contains(&piece)
                 || offers.open.iter().any(|o| o.piece == piece)
-                || skip.contains(&piece)
             {
                 continue;
             }

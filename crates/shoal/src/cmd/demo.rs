@@ -101,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .args(["--listen", "127.0.0.1:0", "--upload-limit", &rate])
                 .args(["--peer", &seeder_addr.to_string(), "--json", "--seed"])
                 // Progress lines twice a second, for the once-a-second view.
-                .env(crate::cmd::download::PROGRESS_INTERVAL_ENV, "500"),
+                .env(crate::progress::PROGRESS_INTERVAL_ENV, "500"),
         )?;
         leechers.push((peer, dir));
     }

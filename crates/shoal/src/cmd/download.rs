@@ -294,20 +294,3 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
-
-/// How often plain progress lines are printed by default.
-const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Environment variable overriding [`PLAIN_INTERVAL`] (milliseconds, 100
-/// to 60,000); `shoal demo` sets it for its peers to show them each second.
-pub const PROGRESS_INTERVAL_ENV: &str = "SHOAL_PROGRESS_INTERVAL_MS";
-
-/// How often plain progress lines are printed: [`PROGRESS_INTERVAL_ENV`]
-/// if set to a valid value, else every 2 s.
-pub fn plain_interval() -> Duration {
-    std::env::var(PROGRESS_INTERVAL_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|ms| (100..=60_000).contains(ms))
-        .map_or(PLAIN_INTERVAL, Duration::from_millis)
-}
