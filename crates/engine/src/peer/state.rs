@@ -645,25 +645,13 @@ impl PeerState {
                 index,
                 begin,
                 length,
-            } => self.on_request(
-                BlockRequest {
-                    piece: index,
-                    begin,
-                    length,
-                },
-                picker,
-                now,
-            )?,
+            } => self.on_request(block(index, begin, length), picker, now)?,
             Message::Cancel {
                 index,
                 begin,
                 length,
             } => {
-                let block = BlockRequest {
-                    piece: index,
-                    begin,
-                    length,
-                };
+                let block = block(index, begin, length);
                 if let Some(i) = self.upload_queue.iter().position(|r| *r == block) {
                     self.upload_queue.remove(i);
                     if self.fast {
@@ -676,11 +664,7 @@ impl PeerState {
                 begin,
                 length,
             } => {
-                let block = BlockRequest {
-                    piece: index,
-                    begin,
-                    length,
-                };
+                let block = block(index, begin, length);
                 if let Some(i) = self.requests.iter().position(|p| p.block == block) {
                     self.requests.remove(i);
                     picker.on_request_rejected(self.key, block);
@@ -832,6 +816,15 @@ impl PeerState {
             });
         }
         Ok(())
+    }
+}
+
+/// The block a `request`, `cancel` or `reject` message names.
+fn block(piece: u32, begin: u32, length: u32) -> BlockRequest {
+    BlockRequest {
+        piece,
+        begin,
+        length,
     }
 }
 

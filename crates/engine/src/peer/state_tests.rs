@@ -638,11 +638,7 @@ fn rejecting_everything_while_unchoking_counts_as_snubbing() {
                     index,
                     begin,
                     length,
-                } => Message::RejectRequest {
-                    index,
-                    begin,
-                    length,
-                },
+                } => reject(block(index, begin, length)),
                 _ => unreachable!(),
             })
             .collect();
