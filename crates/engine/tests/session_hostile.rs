@@ -65,6 +65,18 @@ async fn attacks_drop_only_the_attacker() {
     let dl = tmp.path().join("dl");
     let honest = add(&s1, &torrent, &dl, vec![addr]).await;
 
+    // Attacks start once the honest peer is connected, so a slow start on
+    // a loaded machine is not mistaken for a lost peer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while honest.stats().peers == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "honest peer never connected: {:?}",
+            honest.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     let bitfield_len = pieces.div_ceil(8) as usize;
     let attacks: Vec<(&str, Vec<u8>)> = vec![
         (
