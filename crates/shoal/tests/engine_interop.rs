@@ -1,6 +1,6 @@
 //! `shoal download` / `shoal seed` against real clients on loopback:
-//! Transmission 3.00, libtorrent 2.0 (python3-libtorrent) and aria2, alone
-//! and in a mixed swarm through `shoal tracker`; a multi-file torrent with
+//! Transmission 3.00, libtorrent 2.0 (python3-libtorrent), qBittorrent 4.5
+//! (qbittorrent-nox) and aria2, alone and in a mixed swarm through `shoal tracker`; a multi-file torrent with
 //! odd sizes and an empty file; magnet links (BEP 9 both ways); resume
 //! after SIGINT and after SIGKILL; and `shoal demo`. Every test checks the
 //! SHA-256 of every file it moved.
@@ -354,6 +354,66 @@ fn libtorrent_and_shoal_download_from_a_super_seed() {
         "{report}\n{}",
         seed.logs()
     );
+}
+
+/// A qbittorrent-nox peer (tests/scripts/qbt_node.py, driving its Web
+/// API) on a free port.
+fn qbittorrent(
+    work: &Path,
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> (Logged, u16) {
+    require("qbittorrent-nox");
+    let port = free_port();
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.arg(script("qbt_node.py")).arg(torrent).arg(dir);
+    cmd.arg(port.to_string()).args(extra);
+    cmd.args(["--timeout", "60"]);
+    (Logged::spawn(name, work, &mut cmd), port)
+}
+
+#[test]
+fn shoal_downloads_from_qbittorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 6 * MIB + 999, 21);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "256K", &[]);
+    let (mut qbt, port) = qbittorrent(work, "qbt-seed", &torrent, &seed_dir, &["--seed"]);
+    qbt.wait_for("seeding", LIMIT);
+
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
+    let report = dl.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal from qBittorrent");
+    assert_eq!(bytes_from_peers(&report), 6 * MIB as u64 + 999, "{report}");
+    assert!(
+        report["downloaded_from"][0]["client"]
+            .as_str()
+            .unwrap_or("")
+            .contains("qBittorrent"),
+        "client not recognised: {report}"
+    );
+}
+
+#[test]
+fn qbittorrent_downloads_from_shoal() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 6 * MIB + 4321, 22);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+
+    let out = work.join("out");
+    let peer = addr.to_string();
+    let (mut qbt, _) = qbittorrent(work, "qbt-leech", &torrent, &out, &["--peer", &peer]);
+    let report = qbt.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "qBittorrent from shoal");
+    assert_eq!(report["bytes"], 6 * MIB as u64 + 4321, "{report}");
 }
 
 #[test]
