@@ -138,13 +138,31 @@ async fn two_seeds_part_and_stay_apart() {
     let s1 = session(None, None).await;
     let b = add(&s1, &torrent, &seed_dir, vec![s0.local_addr()]).await;
     // They meet, find nothing to trade, and do not come back.
-    let mut met = false;
-    for _ in 0..40 {
-        met |= a.stats().peers_seen > 0;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let wait = |secs| tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(100));
+    let deadline = wait(20);
+    while a.stats().peers_seen == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the seeds never connected"
+        );
+        tick().await;
     }
-    assert!(met, "the seeds never connected");
-    assert_eq!(a.stats().peers + b.stats().peers, 0);
+    let deadline = wait(10);
+    while a.stats().peers + b.stats().peers > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the seeds never parted"
+        );
+        tick().await;
+    }
+    // Staying apart: no reconnection for a while (a reconnection would
+    // show for at least one housekeeping tick of 500 ms).
+    let until = wait(6);
+    while tokio::time::Instant::now() < until {
+        assert_eq!(a.stats().peers + b.stats().peers, 0, "the seeds met again");
+        tick().await;
+    }
     assert_eq!(b.stats().peers_seen, 1);
     a.stop().await;
     b.stop().await;

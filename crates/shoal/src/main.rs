@@ -5,6 +5,7 @@
 
 mod cmd;
 mod progress;
+mod signals;
 mod size;
 mod swarm_progress;
 

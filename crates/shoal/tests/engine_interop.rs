@@ -118,7 +118,8 @@ fn libtorrent(
     let mut cmd = Command::new(SYSTEM_PYTHON);
     cmd.arg(script("lt_node.py")).arg(torrent).arg(dir);
     cmd.arg(port.to_string()).args(extra);
-    cmd.args(["--timeout", "60"]);
+    // The test's own waits bound it; a seed must outlast all of them.
+    cmd.args(["--timeout", "300"]);
     (Logged::spawn(name, work, &mut cmd), port)
 }
 
@@ -370,7 +371,8 @@ fn qbittorrent(
     let mut cmd = Command::new(SYSTEM_PYTHON);
     cmd.arg(script("qbt_node.py")).arg(torrent).arg(dir);
     cmd.arg(port.to_string()).args(extra);
-    cmd.args(["--timeout", "60"]);
+    // The test's own waits bound it; a seed must outlast all of them.
+    cmd.args(["--timeout", "300"]);
     (Logged::spawn(name, work, &mut cmd), port)
 }
 

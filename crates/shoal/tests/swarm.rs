@@ -551,6 +551,10 @@ fn malicious_peer_is_banned_and_honest_peer_is_not() {
         ban_at < done_at,
         "the ban came only after completion\n{err}"
     );
+    // The evil peer's script logs the close on its own schedule.
+    wait_until(Duration::from_secs(10), || {
+        evil_connections(&evil_log).1 >= 1
+    });
     let (connected, closed) = evil_connections(&evil_log);
     assert_eq!(
         connected, 1,
@@ -628,6 +632,10 @@ fn sole_corrupt_sender_is_banned_then_honest_seeder_completes() {
         "wrong peer banned: {}",
         bans[0]
     );
+    // The evil peer's script logs the close on its own schedule.
+    wait_until(Duration::from_secs(10), || {
+        evil_connections(&evil_log).1 >= 1
+    });
     let (connected, closed) = evil_connections(&evil_log);
     assert_eq!(
         connected, 1,

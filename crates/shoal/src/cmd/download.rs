@@ -13,6 +13,7 @@ use shoal_engine::{AddTorrentOptions, Session, SessionConfig, TorrentHandle};
 use shoal_metainfo::{Magnet, Torrent};
 
 use crate::cmd::info::load_torrent;
+use crate::signals::Shutdown;
 use crate::size::parse_size;
 use crate::swarm_progress::SwarmProgress;
 
@@ -132,29 +133,6 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Start a session and add the torrent; prints the listening address.
 /// Returns the check's report and when the torrent started (after the
 /// check).
@@ -210,8 +188,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn download(args: Args, source: Source) -> anyhow::Result<()> {
-    let (_session, handle, report, started) =
-        start(source, &args.dir, &args.net, args.download_limit).await?;
+    let mut shutdown = Shutdown::watch()?;
+    let (_session, handle, report, started) = tokio::select! {
+        r = start(source, &args.dir, &args.net, args.download_limit) => r?,
+        _ = shutdown.recv() => anyhow::bail!("interrupted before the download started"),
+    };
     let info_hash = handle.torrent().info_hash.to_hex();
     if report.verified_pieces > 0 {
         eprintln!(
@@ -224,7 +205,7 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
     let progress = SwarmProgress::start(handle.clone(), false);
     let outcome = tokio::select! {
         r = handle.wait_complete() => Some(r),
-        _ = shutdown_signal() => None,
+        _ = shutdown.recv() => None,
     };
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
@@ -249,7 +230,7 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
             human_bytes(stats.downloaded),
             seconds
         );
-        shutdown_signal().await;
+        shutdown.recv().await;
     }
     progress.finish();
     handle.stop().await;

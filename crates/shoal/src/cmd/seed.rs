@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::download::{load_source, runtime, shutdown_signal, start, NetArgs, Source};
+use crate::cmd::download::{load_source, runtime, start, NetArgs, Source};
+use crate::signals::Shutdown;
 use crate::swarm_progress::SwarmProgress;
 
 /// Options of `shoal seed`.
@@ -25,8 +26,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     runtime()?.block_on(async move {
         let name = torrent.name.clone();
-        let (_session, handle, _report, _) =
-            start(Source::Torrent(torrent), &args.dir, &args.net, None).await?;
+        let mut shutdown = Shutdown::watch()?;
+        let (_session, handle, _report, _) = tokio::select! {
+            r = start(Source::Torrent(torrent), &args.dir, &args.net, None) => r?,
+            _ = shutdown.recv() => anyhow::bail!("interrupted before seeding started"),
+        };
         let s = handle.stats();
         if !s.complete {
             handle.stop().await;
@@ -41,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let progress = SwarmProgress::start(handle.clone(), false);
         progress.set_message("seeding");
         tokio::select! {
-            _ = shutdown_signal() => {}
+            _ = shutdown.recv() => {}
             r = handle.wait_stopped() => r?,
         }
         progress.finish();

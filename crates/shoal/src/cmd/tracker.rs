@@ -7,6 +7,8 @@ use anyhow::Context;
 use shoal_tracker::server::{Server, ServerOptions};
 use shoal_tracker::{Tracker, TrackerConfig};
 
+use crate::signals::Shutdown;
+
 /// Options of `shoal tracker`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -106,6 +108,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         udp,
         threads: args.threads,
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    // Watch the signals before saying we listen: a SIGTERM sent the moment
+    // the address is printed must still shut down cleanly.
+    let mut shutdown = {
+        let _in_runtime = rt.enter();
+        Shutdown::watch()?
+    };
     let server = Server::start(Tracker::new(cfg), &opts)?;
     for a in server.http_addrs() {
         eprintln!("shoal tracker: listening http on {a}");
@@ -113,30 +125,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for a in server.udp_addrs() {
         eprintln!("shoal tracker: listening udp on {a}");
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal handler")?;
-    rt.block_on(wait_for_signal())?;
+    rt.block_on(shutdown.recv());
     eprintln!("shoal tracker: shutting down");
     server.shutdown();
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch Ctrl-C")?;
     Ok(())
 }

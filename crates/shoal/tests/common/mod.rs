@@ -157,12 +157,20 @@ impl Drop for Proc {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (also free for UDP at the time of asking).
+/// A free TCP port on 127.0.0.1 (also free for UDP at the time of asking),
+/// never one this test process handed out before: two calls in a row must
+/// not give the same port to two programs that bind later.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..1000 {
         let t = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
         let port = t.local_addr().expect("addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
             return port;
         }
     }

@@ -29,22 +29,29 @@ def main():
             "enable_dht": False, "enable_lsd": False,
             "enable_upnp": False, "enable_natpmp": False,
             "enable_incoming_utp": False, "enable_outgoing_utp": False,
-            "alert_mask": 0,
+            "alert_mask": lt.alert.category_t.status_notification,
         })
         h = s.add_torrent({"ti": ti, "save_path": sys.argv[2],
                            "flags": lt.torrent_flags.paused})
         h.force_recheck()
         h.resume()
         deadline = time.time() + 60
-        # Wait for the recheck to start and finish.
+        checking = (lt.torrent_status.checking_files,
+                    lt.torrent_status.checking_resume_data)
+        # Done once a check has finished (its alert came) and no other
+        # check is running or queued for the torrent.
+        checked = False
         while time.time() < deadline:
+            s.wait_for_alert(100)
+            for a in s.pop_alerts():
+                if isinstance(a, lt.torrent_checked_alert):
+                    checked = True
             st = h.status()
-            if st.state not in (lt.torrent_status.checking_files,
-                                lt.torrent_status.checking_resume_data) \
-                    and st.progress_ppm > 0 or st.state == lt.torrent_status.seeding:
+            if checked and st.state not in checking:
                 break
-            time.sleep(0.05)
-        time.sleep(0.2)
+        else:
+            print("libtorrent's recheck did not finish", file=sys.stderr)
+            sys.exit(2)
         st = h.status()
         out["have_pieces"] = st.num_pieces
         out["state"] = str(st.state)
