@@ -470,12 +470,25 @@ impl TorrentState {
     }
 
     /// Drop a peer: release its requests, keep its contribution, close
-    /// its tasks. No effect if already gone.
+    /// its tasks. No effect if already gone. A seed dropped while we seed
+    /// too, by either side, is not dialed again for [`SEED_REDIAL`].
     pub fn remove_peer(&mut self, key: PeerKey, reason: &str) {
         let Some(mut slot) = self.peers.remove(&key) else {
             return;
         };
         debug!(peer = %slot.addr, %reason, "peer removed");
+        // Two seeds have nothing to trade, whichever side hung up first:
+        // leave its address alone for long (it will still be a seed).
+        if self.is_complete()
+            && self
+                .picker
+                .peer_pieces(key)
+                .is_some_and(|b| b.is_complete())
+        {
+            if let Some(c) = self.candidates.get_mut(&slot.public_addr()) {
+                c.next_attempt = c.next_attempt.max(Instant::now() + SEED_REDIAL);
+            }
+        }
         if let Some(ss) = self.super_seed.as_mut() {
             ss.on_peer_gone(key);
             self.super_seed_exhausted.remove(&key);
@@ -692,8 +705,7 @@ impl TorrentState {
                 .map(|(k, _)| *k)
                 .collect();
             for k in seeds {
-                // Redial it only much later: it will still be a seed.
-                self.drop_for_a_while(k, now + SEED_REDIAL, "both seeds");
+                self.remove_peer(k, "both seeds");
             }
         }
         if self.choker.is_due(now) {

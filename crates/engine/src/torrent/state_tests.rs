@@ -117,3 +117,33 @@ fn make_room_drops_an_idle_peer_only_when_someone_waits_and_not_too_often() {
     assert!(st.make_room(now + IDLE_BEFORE_EVICTION, 2));
     assert!(!(st.peers.contains_key(&idle1) && st.peers.contains_key(&idle2)));
 }
+
+#[test]
+fn seeds_part_for_long_whichever_side_hangs_up() {
+    let mut st = state();
+    for i in 0..PIECES {
+        st.picker.mark_have(i).unwrap();
+    }
+    let now = Instant::now();
+    for n in [1, 2] {
+        st.add_candidate(addr(n), false, now);
+    }
+    assert_eq!(st.take_candidates(now, 4), vec![addr(1), addr(2)]);
+    let seed = join(&mut st, 1, Duration::ZERO, 10).unwrap();
+    let leecher = join(&mut st, 2, Duration::ZERO, 10).unwrap();
+    let mut effects = Vec::new();
+    st.on_messages(seed, &mut vec![Message::HaveAll], now, &mut effects)
+        .unwrap();
+    st.on_messages(leecher, &mut vec![Message::HaveNone], now, &mut effects)
+        .unwrap();
+    // Both hang up on us before our own housekeeping drops the seed.
+    for (key, n) in [(seed, 1), (leecher, 2)] {
+        st.remove_peer(key, "connection closed");
+        st.candidate_done(addr(n), true, false, now);
+    }
+    // The leecher is dialed again after the usual pause; the seed is not.
+    let later = now + Duration::from_secs(60);
+    assert_eq!(st.take_candidates(later, 4), vec![addr(2)]);
+    let much_later = now + SEED_REDIAL + Duration::from_secs(5);
+    assert_eq!(st.take_candidates(much_later, 4), vec![addr(1)]);
+}

@@ -57,7 +57,7 @@ WebUI\\HostHeaderValidation=false
 """
 
 # Torrent states in which qBittorrent has every piece verified.
-DONE = {"uploading", "stalledUP", "pausedUP", "queuedUP", "forcedUP", "checkingUP"}
+DONE = {"uploading", "stalledUP", "pausedUP", "queuedUP", "forcedUP"}
 
 
 def free_port():
@@ -194,6 +194,12 @@ def run(a, api, qbt, deadline):
                 print("seeding", flush=True)
                 announced_seeding = True
         elif t["progress"] >= 1 and t["state"] in DONE:
+            # The transfer counters are refreshed on their own schedule:
+            # give them a moment to catch up with the verified pieces.
+            settle = time.time() + 10
+            while t["downloaded"] < t["total_size"] and time.time() < settle:
+                time.sleep(0.2)
+                t = json.loads(api.get("torrents/info", hashes=info_hash))[0]
             print(json.dumps({
                 "seconds": time.time() - start,
                 "bytes": t["downloaded"],
