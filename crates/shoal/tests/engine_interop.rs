@@ -61,6 +61,14 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Total size of the files under `root`.
+fn content_len(root: &Path) -> u64 {
+    files_under(root)
+        .iter()
+        .map(|f| std::fs::metadata(root.join(f)).map_or(0, |m| m.len()))
+        .sum()
+}
+
 /// Every file of `original` exists in `copy` with the same SHA-256 (empty
 /// files: exist and are empty).
 fn assert_same_content(original: &Path, copy: &Path, who: &str) {
@@ -105,6 +113,26 @@ fn shoal_download(work: &Path, name: &str, torrent: &Path, dir: &Path, extra: &[
     Logged::spawn(name, work, &mut cmd)
 }
 
+/// A reference peer driven by a script in tests/scripts (same command
+/// line for each: TORRENT DIR PORT [--seed] [--peer ADDR]...) on a free
+/// port.
+fn script_peer(
+    script_name: &str,
+    work: &Path,
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> (Logged, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.arg(script(script_name)).arg(torrent).arg(dir);
+    cmd.arg(port.to_string()).args(extra);
+    // The test's own waits bound it; a seed must outlast all of them.
+    cmd.args(["--timeout", "300"]);
+    (Logged::spawn(name, work, &mut cmd), port)
+}
+
 /// A libtorrent peer (tests/scripts/lt_node.py) on a free port.
 fn libtorrent(
     work: &Path,
@@ -114,13 +142,20 @@ fn libtorrent(
     extra: &[&str],
 ) -> (Logged, u16) {
     require_libtorrent();
-    let port = free_port();
-    let mut cmd = Command::new(SYSTEM_PYTHON);
-    cmd.arg(script("lt_node.py")).arg(torrent).arg(dir);
-    cmd.arg(port.to_string()).args(extra);
-    // The test's own waits bound it; a seed must outlast all of them.
-    cmd.args(["--timeout", "300"]);
-    (Logged::spawn(name, work, &mut cmd), port)
+    script_peer("lt_node.py", work, name, torrent, dir, extra)
+}
+
+/// A qbittorrent-nox peer (tests/scripts/qbt_node.py, driving its Web
+/// API) on a free port.
+fn qbittorrent(
+    work: &Path,
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> (Logged, u16) {
+    require("qbittorrent-nox");
+    script_peer("qbt_node.py", work, name, torrent, dir, extra)
 }
 
 /// A libtorrent seeder, returned once it seeds.
@@ -260,21 +295,41 @@ fn shoal_downloads_from_transmission() {
     tr.add(&torrent);
     tr.wait_complete(LIMIT);
 
+    shoal_downloads_from(work, &seed_dir, &torrent, tr.port, "Transmission");
+}
+
+/// `shoal download` from a reference peer that seeds alone on `port`:
+/// the copy is identical, every byte came from that peer, and its client
+/// was recognised as `client`.
+fn shoal_downloads_from(work: &Path, seed_dir: &Path, torrent: &Path, port: u16, client: &str) {
     let out = work.join("out");
-    let peer = format!("127.0.0.1:{}", tr.port);
-    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
+    let peer = format!("127.0.0.1:{port}");
+    let mut dl = shoal_download(work, "shoal", torrent, &out, &["--peer", &peer]);
     let report = dl.finish_json(LIMIT);
-    assert_same_content(&seed_dir, &out, "shoal from Transmission");
-    assert_eq!(bytes_from_peers(&report), 5 * MIB as u64 + 777, "{report}");
+    assert_same_content(seed_dir, &out, &format!("shoal from {client}"));
+    assert_eq!(bytes_from_peers(&report), content_len(seed_dir), "{report}");
     let from = &report["downloaded_from"][0];
     assert_eq!(from["peer"], peer.as_str(), "{report}");
     assert!(
-        from["client"]
-            .as_str()
-            .unwrap_or("")
-            .contains("Transmission"),
+        from["client"].as_str().unwrap_or("").contains(client),
         "client not recognised: {report}"
     );
+}
+
+/// A reference leecher (`peer`, started with `--peer` = a lone `shoal
+/// seed`) downloads everything from Shoal.
+fn downloads_from_shoal(
+    work: &Path,
+    seed_dir: &Path,
+    torrent: &Path,
+    peer: fn(&Path, &str, &Path, &Path, &[&str]) -> (Logged, u16),
+) {
+    let (_seed, addr) = shoal_seed(work, torrent, seed_dir, &[]);
+    let out = work.join("out");
+    let (mut leech, _) = peer(work, "leech", torrent, &out, &["--peer", &addr.to_string()]);
+    let report = leech.finish_json(LIMIT);
+    assert_same_content(seed_dir, &out, "reference client from shoal");
+    assert_eq!(report["bytes"], content_len(seed_dir), "{report}");
 }
 
 #[test]
@@ -285,24 +340,7 @@ fn shoal_downloads_from_libtorrent() {
     let torrent = work.join("t.torrent");
     create_torrent(&file, &torrent, "128K", &[]);
     let (_lt, port) = libtorrent_seed(work, &torrent, &seed_dir);
-
-    let out = work.join("out");
-    let peer = format!("127.0.0.1:{port}");
-    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
-    let report = dl.finish_json(LIMIT);
-    assert_same_content(&seed_dir, &out, "shoal from libtorrent");
-    assert_eq!(
-        bytes_from_peers(&report),
-        7 * MIB as u64 + 12_345,
-        "{report}"
-    );
-    assert!(
-        report["downloaded_from"][0]["client"]
-            .as_str()
-            .unwrap_or("")
-            .contains("libtorrent"),
-        "client not recognised: {report}"
-    );
+    shoal_downloads_from(work, &seed_dir, &torrent, port, "libtorrent");
 }
 
 #[test]
@@ -312,14 +350,29 @@ fn libtorrent_downloads_from_shoal() {
     let (seed_dir, file) = single_file(work, 7 * MIB + 4321, 3);
     let torrent = work.join("t.torrent");
     create_torrent(&file, &torrent, "64K", &[]);
-    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+    downloads_from_shoal(work, &seed_dir, &torrent, libtorrent);
+}
 
-    let out = work.join("out");
-    let peer = addr.to_string();
-    let (mut lt, _) = libtorrent(work, "lt-leech", &torrent, &out, &["--peer", &peer]);
-    let report = lt.finish_json(LIMIT);
-    assert_same_content(&seed_dir, &out, "libtorrent from shoal");
-    assert_eq!(report["bytes"], 7 * MIB as u64 + 4321, "{report}");
+#[test]
+fn shoal_downloads_from_qbittorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 6 * MIB + 999, 21);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "256K", &[]);
+    let (mut qbt, port) = qbittorrent(work, "qbt-seed", &torrent, &seed_dir, &["--seed"]);
+    qbt.wait_for("seeding", LIMIT);
+    shoal_downloads_from(work, &seed_dir, &torrent, port, "qBittorrent");
+}
+
+#[test]
+fn qbittorrent_downloads_from_shoal() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 6 * MIB + 4321, 22);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    downloads_from_shoal(work, &seed_dir, &torrent, qbittorrent);
 }
 
 /// BEP 16: a super-seeding Shoal shows no bitfield and offers pieces a
@@ -355,67 +408,6 @@ fn libtorrent_and_shoal_download_from_a_super_seed() {
         "{report}\n{}",
         seed.logs()
     );
-}
-
-/// A qbittorrent-nox peer (tests/scripts/qbt_node.py, driving its Web
-/// API) on a free port.
-fn qbittorrent(
-    work: &Path,
-    name: &str,
-    torrent: &Path,
-    dir: &Path,
-    extra: &[&str],
-) -> (Logged, u16) {
-    require("qbittorrent-nox");
-    let port = free_port();
-    let mut cmd = Command::new(SYSTEM_PYTHON);
-    cmd.arg(script("qbt_node.py")).arg(torrent).arg(dir);
-    cmd.arg(port.to_string()).args(extra);
-    // The test's own waits bound it; a seed must outlast all of them.
-    cmd.args(["--timeout", "300"]);
-    (Logged::spawn(name, work, &mut cmd), port)
-}
-
-#[test]
-fn shoal_downloads_from_qbittorrent() {
-    let tmp = tempdir();
-    let work = tmp.path();
-    let (seed_dir, file) = single_file(work, 6 * MIB + 999, 21);
-    let torrent = work.join("t.torrent");
-    create_torrent(&file, &torrent, "256K", &[]);
-    let (mut qbt, port) = qbittorrent(work, "qbt-seed", &torrent, &seed_dir, &["--seed"]);
-    qbt.wait_for("seeding", LIMIT);
-
-    let out = work.join("out");
-    let peer = format!("127.0.0.1:{port}");
-    let mut dl = shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]);
-    let report = dl.finish_json(LIMIT);
-    assert_same_content(&seed_dir, &out, "shoal from qBittorrent");
-    assert_eq!(bytes_from_peers(&report), 6 * MIB as u64 + 999, "{report}");
-    assert!(
-        report["downloaded_from"][0]["client"]
-            .as_str()
-            .unwrap_or("")
-            .contains("qBittorrent"),
-        "client not recognised: {report}"
-    );
-}
-
-#[test]
-fn qbittorrent_downloads_from_shoal() {
-    let tmp = tempdir();
-    let work = tmp.path();
-    let (seed_dir, file) = single_file(work, 6 * MIB + 4321, 22);
-    let torrent = work.join("t.torrent");
-    create_torrent(&file, &torrent, "64K", &[]);
-    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
-
-    let out = work.join("out");
-    let peer = addr.to_string();
-    let (mut qbt, _) = qbittorrent(work, "qbt-leech", &torrent, &out, &["--peer", &peer]);
-    let report = qbt.finish_json(LIMIT);
-    assert_same_content(&seed_dir, &out, "qBittorrent from shoal");
-    assert_eq!(report["bytes"], 6 * MIB as u64 + 4321, "{report}");
 }
 
 #[test]
