@@ -316,14 +316,13 @@ fn shoal_downloads_from(work: &Path, seed_dir: &Path, torrent: &Path, port: u16,
     );
 }
 
+/// Starts a reference peer: (work, name, torrent, dir, extra arguments)
+/// to the process and its port, like [`libtorrent`] and [`qbittorrent`].
+type StartPeer = fn(&Path, &str, &Path, &Path, &[&str]) -> (Logged, u16);
+
 /// A reference leecher (`peer`, started with `--peer` = a lone `shoal
 /// seed`) downloads everything from Shoal.
-fn downloads_from_shoal(
-    work: &Path,
-    seed_dir: &Path,
-    torrent: &Path,
-    peer: fn(&Path, &str, &Path, &Path, &[&str]) -> (Logged, u16),
-) {
+fn downloads_from_shoal(work: &Path, seed_dir: &Path, torrent: &Path, peer: StartPeer) {
     let (_seed, addr) = shoal_seed(work, torrent, seed_dir, &[]);
     let out = work.join("out");
     let (mut leech, _) = peer(work, "leech", torrent, &out, &["--peer", &addr.to_string()]);
