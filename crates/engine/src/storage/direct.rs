@@ -20,8 +20,15 @@ use std::io;
 /// Alignment of offset, length and buffer for a direct write.
 pub(crate) const ALIGN: usize = 4096;
 
+/// The most a direct write copies and writes at once: a span longer than
+/// this (a large piece) goes out in chunks, so no thread keeps more than
+/// this much scratch memory however large the pieces. A multiple of
+/// [`ALIGN`].
+const SCRATCH_MAX: usize = 1 << 20;
+
 thread_local! {
-    /// A reusable buffer per thread, grown to the largest span written.
+    /// A reusable buffer per thread, grown to the largest chunk written
+    /// (at most [`SCRATCH_MAX`] + [`ALIGN`]).
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -58,24 +65,77 @@ pub(crate) fn is_refusal(e: &io::Error) -> bool {
 }
 
 /// Copy the concatenation of `bufs` (a multiple of [`ALIGN`] bytes) into
-/// an aligned buffer and write it at `offset` (aligned) through `direct`.
+/// an aligned buffer and write it at `offset` (aligned) through `direct`,
+/// at most [`SCRATCH_MAX`] bytes at a time.
 pub(crate) fn write_aligned(direct: &File, bufs: &[&[u8]], offset: u64) -> io::Result<()> {
     let len: usize = bufs.iter().map(|b| b.len()).sum();
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        if scratch.len() < len + ALIGN {
-            scratch.resize(len + ALIGN, 0);
+        let chunk = len.min(SCRATCH_MAX);
+        if scratch.len() < chunk + ALIGN {
+            scratch.resize(chunk + ALIGN, 0);
         }
         let start = scratch.as_ptr().align_offset(ALIGN);
         if start >= ALIGN {
             return Err(io::Error::other("cannot align the write buffer"));
         }
-        let buf = &mut scratch[start..start + len];
-        let mut at = 0;
-        for b in bufs {
-            buf[at..at + b.len()].copy_from_slice(b);
-            at += b.len();
+        let mut parts = bufs.iter().copied();
+        let mut rest: &[u8] = &[];
+        let mut written = 0;
+        while written < len {
+            let n = (len - written).min(SCRATCH_MAX);
+            let buf = &mut scratch[start..start + n];
+            let mut at = 0;
+            while at < n {
+                if rest.is_empty() {
+                    // `len` is the parts' total, so they cannot run out.
+                    rest = parts
+                        .next()
+                        .ok_or_else(|| io::Error::other("write parts ended early"))?;
+                    continue;
+                }
+                let take = rest.len().min(n - at);
+                buf[at..at + take].copy_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                at += take;
+            }
+            super::vectored::pwrite_all(direct, &[buf], offset + written as u64)?;
+            written += n;
         }
-        super::vectored::pwrite_all(direct, &[buf], offset)
+        Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn long_spans_go_out_in_chunks_with_every_byte_in_place() {
+        // 2.5 chunks' worth, from parts of odd sizes (and an empty one).
+        let total = SCRATCH_MAX * 5 / 2;
+        let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 4099) as u8).collect();
+        let cuts = [
+            0,
+            5,
+            5,
+            16_389,
+            SCRATCH_MAX - 3,
+            SCRATCH_MAX + 40_000,
+            total,
+        ];
+        let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        write_aligned(&file, &parts, ALIGN as u64).unwrap();
+        let mut back = Vec::new();
+        File::open(&path).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), ALIGN + total);
+        assert!(back[..ALIGN].iter().all(|&b| b == 0));
+        assert!(back[ALIGN..] == data[..], "bytes out of place");
+        let kept = SCRATCH.with(|c| c.borrow().len());
+        assert!(kept <= SCRATCH_MAX + ALIGN, "scratch grew to {kept}");
+    }
 }
