@@ -235,13 +235,19 @@ impl TorrentState {
         let Some(slot) = self.peers.get_mut(&key) else {
             return;
         };
-        if !ss.manages(key) || self.super_seed_exhausted.contains(&key) {
+        if !ss.manages(key) {
+            return;
+        }
+        // Close the offers it fulfilled (from us or from others), even when
+        // it lacks nothing more that we could offer: they no longer count
+        // as copies on the way.
+        ss.prune(key, &self.picker);
+        if self.super_seed_exhausted.contains(&key) {
             return;
         }
         if !force && !slot.state.sent_bitfield_or_more() {
             return;
         }
-        ss.prune(key, &self.picker);
         if !ss.wants_more(key) {
             return;
         }

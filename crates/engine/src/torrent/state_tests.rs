@@ -147,3 +147,30 @@ fn seeds_part_for_long_whichever_side_hangs_up() {
     let much_later = now + SEED_REDIAL + Duration::from_secs(5);
     assert_eq!(st.take_candidates(much_later, 4), vec![addr(1)]);
 }
+
+#[test]
+fn a_super_seeded_peer_that_lacks_nothing_more_still_closes_its_offers() {
+    let mut st = state();
+    for i in 0..PIECES {
+        st.picker.mark_have(i).unwrap();
+    }
+    st.enable_super_seeding();
+    let now = Instant::now();
+    let k = join(&mut st, 1, Duration::ZERO, 10).unwrap();
+    let mut effects = Vec::new();
+    // It has pieces 0-5 of 8: the two it lacks are offered.
+    let bits = bytes::Bytes::from_static(&[0b1111_1100]);
+    st.on_messages(k, &mut vec![Message::Bitfield(bits)], now, &mut effects)
+        .unwrap();
+    let ss = |st: &TorrentState, p| st.super_seed.as_ref().unwrap().open_offers(p);
+    assert_eq!((ss(&st, 6), ss(&st, 7)), (1, 1));
+    // It gets piece 6 (from us): nothing more to offer it.
+    st.on_messages(k, &mut vec![Message::Have { piece: 6 }], now, &mut effects)
+        .unwrap();
+    assert_eq!(ss(&st, 6), 0);
+    assert!(st.super_seed_exhausted.contains(&k));
+    // It gets piece 7 from someone else: that offer closes too.
+    st.on_messages(k, &mut vec![Message::Have { piece: 7 }], now, &mut effects)
+        .unwrap();
+    assert_eq!(ss(&st, 7), 0, "a fulfilled offer still counts as open");
+}

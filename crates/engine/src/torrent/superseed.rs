@@ -181,6 +181,12 @@ impl SuperSeed {
         chosen
     }
 
+    /// Open offers of `piece` (for tests).
+    #[cfg(test)]
+    pub fn open_offers(&self, piece: u32) -> u32 {
+        self.pending.get(piece as usize).copied().unwrap_or(0)
+    }
+
     fn best_for(&self, peer: PeerKey, picker: &PiecePicker, rng: &mut impl Rng) -> Option<u32> {
         let offers = self.peers.get(&peer)?;
         let mut best: Option<(u64, u32)> = None;
