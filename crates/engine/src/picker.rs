@@ -816,6 +816,48 @@ impl PiecePicker {
         added
     }
 
+    /// Up to `max` blocks for `peer` from `pieces` only (BEP 6 allowed-fast
+    /// pieces, which the peer serves even while it chokes us): free blocks
+    /// of those in progress, then those not started yet, in the given
+    /// order. No endgame duplicates. Returns the number of blocks added.
+    pub fn pick_blocks_among(
+        &mut self,
+        peer: PeerKey,
+        pieces: &[u32],
+        max: usize,
+        out: &mut Vec<BlockRequest>,
+    ) -> usize {
+        let Some(e) = self.peers.get(&peer) else {
+            return 0;
+        };
+        if max == 0 || pieces.is_empty() {
+            return 0;
+        }
+        let mut bf = Bitfield::new(self.piece_count as usize);
+        for &p in pieces {
+            if e.bitfield.get(p as usize) {
+                let _ = bf.set(p as usize, true);
+            }
+        }
+        let start = out.len();
+        self.pick_partial(peer, &bf, max, out);
+        for &p in pieces {
+            if out.len() - start >= max {
+                break;
+            }
+            let i = p as usize;
+            if bf.get(i) && self.wanted.get(i) && self.slot[i] == NONE {
+                let si = self.start_download(p);
+                self.take_free_blocks(si, peer, start + max, out);
+            }
+        }
+        let added = out.len() - start;
+        if let Some(e) = self.peers.get_mut(&peer) {
+            e.requests += added as u32;
+        }
+        added
+    }
+
     /// Phase 1: free blocks of pieces in progress.
     fn pick_partial(
         &mut self,

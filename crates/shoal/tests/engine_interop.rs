@@ -374,6 +374,52 @@ fn qbittorrent_downloads_from_shoal() {
     downloads_from_shoal(work, &seed_dir, &torrent, qbittorrent);
 }
 
+/// BEP 6 allowed-fast: a libtorrent seed that unchokes nobody still lets
+/// each peer fetch its allowed-fast set (libtorrent's default: 5 pieces).
+/// Shoal asks for those pieces while choked, and for nothing else.
+#[test]
+fn allowed_fast_pieces_from_a_libtorrent_that_chokes_everyone() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 4 * MIB, 23);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut lt, port) = libtorrent(
+        work,
+        "lt-seed",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--unchoke-slots", "0"],
+    );
+    lt.wait_for("seeding", LIMIT);
+
+    let mut cmd = shoal();
+    cmd.arg("download")
+        .arg(&torrent)
+        .arg("--dir")
+        .arg(work.join("out"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--peer",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    cmd.env("SHOAL_PROGRESS_INTERVAL_MS", "200");
+    let mut dl = Logged::spawn("shoal", work, &mut cmd);
+    dl.wait_for("(5/64 pieces)", LIMIT);
+    // Still choked: nothing beyond the allowed set arrives.
+    std::thread::sleep(Duration::from_secs(3));
+    let err = dl.stderr();
+    assert!(
+        !err.contains("(6/64 pieces)") && !dl.completed(),
+        "got more than the allowed-fast set from a peer that chokes us\n{}",
+        dl.logs()
+    );
+    dl.proc.signal(2);
+    let status = dl.finish(LIMIT);
+    assert!(!status.success(), "an interrupted download exits non-zero");
+}
+
 /// BEP 16: a super-seeding Shoal shows no bitfield and offers pieces a
 /// few at a time; a libtorrent and a Shoal leecher still get everything.
 #[test]

@@ -159,6 +159,10 @@ const MAX_REJECTS_UNCHOKED: u32 = 64;
 /// Invalid requests tolerated before dropping the peer.
 const MAX_BAD_REQUESTS: u32 = 64;
 
+/// Allowed-fast pieces (BEP 6) remembered per peer; more are ignored
+/// (clients send about 10).
+const MAX_ALLOWED_FAST: usize = 32;
+
 /// The state of one peer connection; see the [module documentation](self).
 #[derive(Debug)]
 pub struct PeerState {
@@ -198,6 +202,8 @@ pub struct PeerState {
     overflow_requests: u64,
     /// Our requests it rejected while unchoking us, since its last block.
     rejects_unchoked: u32,
+    /// Pieces it lets us request even while it chokes us (BEP 6).
+    allowed_fast: Vec<u32>,
 
     client: Option<String>,
     listen_port: Option<u16>,
@@ -233,6 +239,7 @@ impl PeerState {
             their_reqq: None,
             pipeline,
             snubbed: false,
+            allowed_fast: Vec::new(),
             upload_queue: VecDeque::new(),
             outbox: BytesMut::new(),
             download_rate: RateEstimator::new(now),
@@ -485,16 +492,23 @@ impl PeerState {
     }
 
     /// Top the pipeline up with new requests from the picker.
+    /// While it chokes us, only its allowed-fast pieces (BEP 6) are asked
+    /// for.
     pub fn fill_requests(&mut self, picker: &mut PiecePicker, now: Instant) {
-        if self.peer_choking || !self.am_interested {
+        if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
             return;
         }
         let depth = if self.snubbed { 1 } else { self.pipeline } as usize;
         if self.requests.len() >= depth {
             return;
         }
-        let mut picked = Vec::with_capacity(depth - self.requests.len());
-        picker.pick_blocks_into(self.key, depth - self.requests.len(), &mut picked);
+        let want = depth - self.requests.len();
+        let mut picked = Vec::with_capacity(want);
+        if self.peer_choking {
+            picker.pick_blocks_among(self.key, &self.allowed_fast, want, &mut picked);
+        } else {
+            picker.pick_blocks_into(self.key, want, &mut picked);
+        }
         for block in picked {
             self.send(&request(block), now);
             self.requests.push_back(Pending { block, sent: now });
@@ -576,7 +590,16 @@ impl PeerState {
         }
         match msg {
             Message::KeepAlive | Message::Port(_) | Message::SuggestPiece { .. } => {}
-            Message::Unknown { .. } | Message::AllowedFast { .. } => {}
+            Message::Unknown { .. } => {}
+            Message::AllowedFast { piece } => {
+                if self.fast
+                    && piece < self.piece_count
+                    && self.allowed_fast.len() < MAX_ALLOWED_FAST
+                    && !self.allowed_fast.contains(&piece)
+                {
+                    self.allowed_fast.push(piece);
+                }
+            }
             Message::Choke => {
                 self.peer_choking = true;
                 if !self.fast {
@@ -676,6 +699,10 @@ impl PeerState {
                         if self.rejects_unchoked > MAX_REJECTS_UNCHOKED {
                             self.snubbed = true;
                         }
+                    } else {
+                        // Choked, it no longer allows this piece: do not
+                        // ask again (nor loop on its rejects).
+                        self.allowed_fast.retain(|&p| p != index);
                     }
                 }
             }

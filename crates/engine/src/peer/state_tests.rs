@@ -657,3 +657,66 @@ fn rejecting_everything_while_unchoking_counts_as_snubbing() {
     p.fill_requests(&mut pk, now);
     assert!(p.outstanding() > 1);
 }
+
+#[test]
+fn allowed_fast_pieces_are_requested_while_choked_until_rejected() {
+    let now = Instant::now();
+    let mut pk = picker();
+    let mut p = peer(1, true, now);
+    // A seed that chokes us but allows pieces 2 and 5 (and an index out
+    // of range, which is ignored).
+    let allowed = vec![
+        full_bitfield(),
+        Message::AllowedFast { piece: 2 },
+        Message::AllowedFast { piece: 5 },
+        Message::AllowedFast { piece: PIECES + 3 },
+    ];
+    feed(&mut p, &mut pk, now, allowed).unwrap();
+    p.update_interest(&pk, now);
+    assert_eq!(sent(&mut p), vec![Message::Interested]);
+    p.fill_requests(&mut pk, now);
+    let reqs = sent(&mut p);
+    let pieces: Vec<u32> = reqs
+        .iter()
+        .map(|r| match r {
+            Message::Request { index, .. } => *index,
+            other => panic!("not a request: {other:?}"),
+        })
+        .collect();
+    assert_eq!(pieces, vec![2, 2, 5, 5], "only allowed-fast pieces");
+    // It serves piece 2 and rejects piece 5: piece 5 is not asked again.
+    for r in &reqs[..2] {
+        feed(&mut p, &mut pk, now, vec![piece_msg(r)]).unwrap();
+    }
+    let rejects = reqs[2..].iter().map(|r| match *r {
+        Message::Request {
+            index,
+            begin,
+            length,
+        } => Message::RejectRequest {
+            index,
+            begin,
+            length,
+        },
+        _ => unreachable!(),
+    });
+    feed(&mut p, &mut pk, now, rejects.collect()).unwrap();
+    p.fill_requests(&mut pk, now);
+    assert_eq!(sent(&mut p), vec![], "nothing more while choked");
+    // Once unchoked, everything else is fair game.
+    feed(&mut p, &mut pk, now, vec![Message::Unchoke]).unwrap();
+    p.fill_requests(&mut pk, now);
+    assert_eq!(sent(&mut p).len(), 14);
+}
+
+#[test]
+fn allowed_fast_without_the_fast_extension_is_ignored() {
+    let now = Instant::now();
+    let mut pk = picker();
+    let mut p = peer(1, false, now);
+    let msgs = vec![full_bitfield(), Message::AllowedFast { piece: 2 }];
+    feed(&mut p, &mut pk, now, msgs).unwrap();
+    p.update_interest(&pk, now);
+    p.fill_requests(&mut pk, now);
+    assert_eq!(sent(&mut p), vec![Message::Interested]);
+}

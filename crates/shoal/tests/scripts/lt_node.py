@@ -3,6 +3,7 @@ tests and the benchmarks.
 
 usage: lt_node.py TORRENT|MAGNET SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
                   [--up BYTES/S] [--down BYTES/S] [--stay] [--timeout SECS]
+                  [--unchoke-slots N]
 
 Listens on 127.0.0.1:PORT (TCP only: DHT, LSD, UPnP, NAT-PMP and uTP off),
 announces to the torrent's trackers and dials every --peer (again every 2 s
@@ -40,6 +41,7 @@ def main():
     p.add_argument("--up", type=int, default=0)
     p.add_argument("--down", type=int, default=0)
     p.add_argument("--stay", action="store_true")
+    p.add_argument("--unchoke-slots", type=int, default=None)
     p.add_argument("--timeout", type=float, default=120)
     a = p.parse_args()
 
@@ -53,6 +55,10 @@ def main():
         "upload_rate_limit": a.up, "download_rate_limit": a.down,
         "alert_mask": lt.alert.category_t.error_notification,
     })
+    if a.unchoke_slots is not None:
+        # 0: it chokes every peer (which may still fetch its allowed-fast
+        # pieces, BEP 6).
+        s.apply_settings({"unchoke_slots_limit": a.unchoke_slots})
     deadline = time.time() + a.timeout
     while s.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.02)
