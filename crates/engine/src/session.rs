@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -239,9 +239,14 @@ impl Session {
             .await
             .map_err(|e| EngineError::Fatal(e.to_string()))??;
         let storage = StorageHandle::new(storage);
+        // The check runs on the blocking pool and does not stop when this
+        // future is dropped (a caller gave up, e.g. on Ctrl-C) unless told.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _stop_check_if_dropped = SetOnDrop(cancel.clone());
         let report = storage
             .check(CreateProgress {
                 hashed: opts.check_progress.clone().unwrap_or_default(),
+                cancel,
                 ..CreateProgress::default()
             })
             .await?;
@@ -391,6 +396,15 @@ impl Drop for Session {
 /// Most incoming connections in their handshake at once; more are closed
 /// at once (a connection flood costs us nothing).
 const MAX_INCOMING_HANDSHAKES: usize = 64;
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES));

@@ -187,3 +187,54 @@ async fn download_limit_is_honoured() {
     h.stop().await;
     seed.stop().await;
 }
+
+/// A caller that stops waiting for `add_torrent` (e.g. on Ctrl-C during
+/// the initial check) stops the check too: it no longer hashes the rest of
+/// the data on the blocking pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_add_stops_its_check() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+    let tmp = tempfile::tempdir().unwrap();
+    // 4 GiB of sparse data against made-up hashes: a long check that
+    // costs no disk space.
+    let (len, plen) = (4u64 << 30, 4u64 << 20);
+    std::fs::File::create(tmp.path().join("big.bin"))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    let n = (len / plen) as usize * 20;
+    let mut bytes =
+        format!("d4:infod6:lengthi{len}e4:name7:big.bin12:piece lengthi{plen}e6:pieces{n}:")
+            .into_bytes();
+    bytes.extend(vec![0u8; n]);
+    bytes.extend(b"ee");
+    let torrent = shoal_metainfo::Torrent::from_bytes(&bytes).unwrap();
+
+    let s = session(None, None).await;
+    let hashed = std::sync::Arc::new(AtomicU64::new(0));
+    let add = s.add_torrent(
+        torrent,
+        shoal_engine::AddTorrentOptions {
+            dir: tmp.path().to_path_buf(),
+            check_progress: Some(hashed.clone()),
+            ..Default::default()
+        },
+    );
+    let under_way = async {
+        while hashed.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = add => panic!("a 4 GiB check ended before we gave up: {:?}", r.err()),
+        _ = under_way => {}
+    }
+    // Each hashing thread finishes the batch (about 1 MiB) it is on.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let a = hashed.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let b = hashed.load(Ordering::Relaxed);
+    assert_eq!(a, b, "the check went on after its caller gave up");
+    assert!(b < len);
+}

@@ -130,6 +130,8 @@ fn script_peer(
     cmd.arg(port.to_string()).args(extra);
     // The test's own waits bound it; a seed must outlast all of them.
     cmd.args(["--timeout", "300"]);
+    // Anything it leaves in a temporary directory goes with the test's.
+    cmd.env("TMPDIR", work);
     (Logged::spawn(name, work, &mut cmd), port)
 }
 

@@ -148,6 +148,8 @@ pub enum Effect {
 struct Pending {
     block: BlockRequest,
     sent: Instant,
+    /// Sent while the peer choked us (an allowed-fast request).
+    while_choked: bool,
 }
 
 /// Most recently cancelled or timed-out requests remembered, so a block
@@ -495,6 +497,9 @@ impl PeerState {
     /// While it chokes us, only its allowed-fast pieces (BEP 6) are asked
     /// for.
     pub fn fill_requests(&mut self, picker: &mut PiecePicker, now: Instant) {
+        if self.peer_choking && !self.allowed_fast.is_empty() {
+            self.allowed_fast.retain(|&p| !picker.has_piece(p));
+        }
         if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
             return;
         }
@@ -511,7 +516,11 @@ impl PeerState {
         }
         for block in picked {
             self.send(&request(block), now);
-            self.requests.push_back(Pending { block, sent: now });
+            self.requests.push_back(Pending {
+                block,
+                sent: now,
+                while_choked: self.peer_choking,
+            });
         }
     }
 
@@ -689,6 +698,7 @@ impl PeerState {
             } => {
                 let block = block(index, begin, length);
                 if let Some(i) = self.requests.iter().position(|p| p.block == block) {
+                    let asked_while_choked = self.requests[i].while_choked;
                     self.requests.remove(i);
                     picker.on_request_rejected(self.key, block);
                     // A peer that unchokes us but rejects everything would
@@ -699,9 +709,11 @@ impl PeerState {
                         if self.rejects_unchoked > MAX_REJECTS_UNCHOKED {
                             self.snubbed = true;
                         }
-                    } else {
-                        // Choked, it no longer allows this piece: do not
-                        // ask again (nor loop on its rejects).
+                    } else if asked_while_choked {
+                        // Asked for as allowed-fast, and refused: it no
+                        // longer allows this piece, so do not ask again
+                        // (nor loop on its rejects). Rejects of what we
+                        // asked before the choke say nothing about that.
                         self.allowed_fast.retain(|&p| p != index);
                     }
                 }

@@ -720,3 +720,46 @@ fn allowed_fast_without_the_fast_extension_is_ignored() {
     p.fill_requests(&mut pk, now);
     assert_eq!(sent(&mut p), vec![Message::Interested]);
 }
+
+#[test]
+fn rejects_of_requests_made_before_a_choke_keep_the_allowed_fast_set() {
+    let now = Instant::now();
+    let mut pk = picker();
+    let mut p = unchoked_seed(&mut pk, now);
+    feed(
+        &mut p,
+        &mut pk,
+        now,
+        vec![Message::AllowedFast { piece: 5 }],
+    )
+    .unwrap();
+    p.fill_requests(&mut pk, now);
+    let reqs = sent(&mut p);
+    assert_eq!(reqs.len(), 16);
+    // It chokes us and, as BEP 6 allows, rejects everything we asked.
+    let mut msgs = vec![Message::Choke];
+    msgs.extend(reqs.iter().map(|r| match *r {
+        Message::Request {
+            index,
+            begin,
+            length,
+        } => Message::RejectRequest {
+            index,
+            begin,
+            length,
+        },
+        _ => unreachable!(),
+    }));
+    feed(&mut p, &mut pk, now, msgs).unwrap();
+    assert_eq!(p.outstanding(), 0);
+    // Piece 5 is still allowed: asked for again while choked.
+    p.fill_requests(&mut pk, now);
+    let again: Vec<u32> = sent(&mut p)
+        .iter()
+        .map(|r| match r {
+            Message::Request { index, .. } => *index,
+            other => panic!("not a request: {other:?}"),
+        })
+        .collect();
+    assert_eq!(again, vec![5, 5]);
+}

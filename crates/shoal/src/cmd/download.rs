@@ -230,7 +230,10 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
             human_bytes(stats.downloaded),
             seconds
         );
-        shutdown.recv().await;
+        tokio::select! {
+            _ = shutdown.recv() => {}
+            r = handle.wait_stopped() => r?,
+        }
     }
     progress.finish();
     handle.stop().await;

@@ -4,7 +4,9 @@ the engine interop tests, driven through its Web API.
 usage: qbt_node.py TORRENT SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
                    [--timeout SECS]
 
-Starts qbittorrent-nox with a fresh profile in a temporary directory:
+Starts qbittorrent-nox with a fresh profile in a temporary directory (under
+$TMPDIR, which the tests point at their own work directory, so a profile
+left by a killed script goes with it):
 listening on 127.0.0.1:PORT over TCP only (DHT, LSD, PEX, UPnP off; no
 queueing), its Web UI on another loopback port without authentication.
 Prints `listening on 127.0.0.1:PORT` on stderr once the Web API answers.
@@ -180,11 +182,17 @@ def run(a, api, qbt, deadline):
     clients = set()
     while time.time() < deadline:
         now = time.time()
-        if a.peer and now >= next_dial:
-            api.form("torrents/addPeers", hashes=info_hash, peers="|".join(a.peer))
-            next_dial = now + 2
-        t = json.loads(api.get("torrents/info", hashes=info_hash))[0]
-        peers = json.loads(api.get("sync/torrentPeers", hash=info_hash, rid=0))
+        try:
+            if a.peer and now >= next_dial:
+                api.form("torrents/addPeers", hashes=info_hash, peers="|".join(a.peer))
+                next_dial = now + 2
+            t = json.loads(api.get("torrents/info", hashes=info_hash))[0]
+            peers = json.loads(api.get("sync/torrentPeers", hash=info_hash, rid=0))
+        except (OSError, ValueError, IndexError) as e:
+            # A slow answer on a loaded machine: ask again.
+            print("qBittorrent Web API: %s" % e, file=sys.stderr, flush=True)
+            time.sleep(0.2)
+            continue
         clients.update(p.get("client", "") for p in peers.get("peers", {}).values())
         if t["state"] in ("error", "missingFiles"):
             print("qBittorrent torrent state %s" % t["state"], file=sys.stderr)
@@ -199,7 +207,10 @@ def run(a, api, qbt, deadline):
             settle = time.time() + 10
             while t["downloaded"] < t["total_size"] and time.time() < settle:
                 time.sleep(0.2)
-                t = json.loads(api.get("torrents/info", hashes=info_hash))[0]
+                try:
+                    t = json.loads(api.get("torrents/info", hashes=info_hash))[0]
+                except (OSError, ValueError, IndexError):
+                    pass
             print(json.dumps({
                 "seconds": time.time() - start,
                 "bytes": t["downloaded"],
