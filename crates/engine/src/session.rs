@@ -247,7 +247,6 @@ impl Session {
             .check(CreateProgress {
                 hashed: opts.check_progress.clone().unwrap_or_default(),
                 cancel,
-                ..CreateProgress::default()
             })
             .await?;
         let mut rng = StdRng::from_entropy();
