@@ -79,6 +79,22 @@ fn piece_msg(r: &Message) -> Message {
     }
 }
 
+/// The peer's reject of our request `r`.
+fn reject_msg(r: &Message) -> Message {
+    match *r {
+        Message::Request {
+            index,
+            begin,
+            length,
+        } => Message::RejectRequest {
+            index,
+            begin,
+            length,
+        },
+        _ => panic!("not a request: {r:?}"),
+    }
+}
+
 #[test]
 fn start_sends_have_none_or_bitfield_and_extension_handshake() {
     let now = Instant::now();
@@ -688,19 +704,8 @@ fn allowed_fast_pieces_are_requested_while_choked_until_rejected() {
     for r in &reqs[..2] {
         feed(&mut p, &mut pk, now, vec![piece_msg(r)]).unwrap();
     }
-    let rejects = reqs[2..].iter().map(|r| match *r {
-        Message::Request {
-            index,
-            begin,
-            length,
-        } => Message::RejectRequest {
-            index,
-            begin,
-            length,
-        },
-        _ => unreachable!(),
-    });
-    feed(&mut p, &mut pk, now, rejects.collect()).unwrap();
+    let rejects = reqs[2..].iter().map(reject_msg).collect();
+    feed(&mut p, &mut pk, now, rejects).unwrap();
     p.fill_requests(&mut pk, now);
     assert_eq!(sent(&mut p), vec![], "nothing more while choked");
     // Once unchoked, everything else is fair game.
@@ -738,18 +743,7 @@ fn rejects_of_requests_made_before_a_choke_keep_the_allowed_fast_set() {
     assert_eq!(reqs.len(), 16);
     // It chokes us and, as BEP 6 allows, rejects everything we asked.
     let mut msgs = vec![Message::Choke];
-    msgs.extend(reqs.iter().map(|r| match *r {
-        Message::Request {
-            index,
-            begin,
-            length,
-        } => Message::RejectRequest {
-            index,
-            begin,
-            length,
-        },
-        _ => unreachable!(),
-    }));
+    msgs.extend(reqs.iter().map(reject_msg));
     feed(&mut p, &mut pk, now, msgs).unwrap();
     assert_eq!(p.outstanding(), 0);
     // Piece 5 is still allowed: asked for again while choked.
