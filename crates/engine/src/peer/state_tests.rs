@@ -86,11 +86,7 @@ fn reject_msg(r: &Message) -> Message {
             index,
             begin,
             length,
-        } => Message::RejectRequest {
-            index,
-            begin,
-            length,
-        },
+        } => reject(block(index, begin, length)),
         _ => panic!("not a request: {r:?}"),
     }
 }
@@ -647,17 +643,7 @@ fn rejecting_everything_while_unchoking_counts_as_snubbing() {
             .filter(|m| matches!(m, Message::Request { .. }))
             .collect();
         last_round = reqs.len();
-        let rejects = reqs
-            .iter()
-            .map(|r| match *r {
-                Message::Request {
-                    index,
-                    begin,
-                    length,
-                } => reject(block(index, begin, length)),
-                _ => unreachable!(),
-            })
-            .collect();
+        let rejects = reqs.iter().map(reject_msg).collect();
         feed(&mut p, &mut pk, now, rejects).unwrap();
     }
     assert!(p.is_snubbed());

@@ -79,25 +79,15 @@ pub(crate) fn write_aligned(direct: &File, bufs: &[&[u8]], offset: u64) -> io::R
         if start >= ALIGN {
             return Err(io::Error::other("cannot align the write buffer"));
         }
-        let mut parts = bufs.iter().copied();
-        let mut rest: &[u8] = &[];
+        let mut cursor = super::vectored::Cursor::new(bufs);
         let mut written = 0;
         while written < len {
             let n = (len - written).min(SCRATCH_MAX);
             let buf = &mut scratch[start..start + n];
             let mut at = 0;
-            while at < n {
-                if rest.is_empty() {
-                    // `len` is the parts' total, so they cannot run out.
-                    rest = parts
-                        .next()
-                        .ok_or_else(|| io::Error::other("write parts ended early"))?;
-                    continue;
-                }
-                let take = rest.len().min(n - at);
-                buf[at..at + take].copy_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                at += take;
+            for part in cursor.take(n) {
+                buf[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
             }
             super::vectored::pwrite_all(direct, &[buf], offset + written as u64)?;
             written += n;
