@@ -462,17 +462,17 @@ impl TorrentState {
     /// Drop an idle peer to make room, and leave its address alone for a
     /// while (else the same idle peers would take turns).
     fn evict(&mut self, victim: PeerKey, now: Instant) {
-        self.drop_for_a_while(victim, now + EVICTED_REDIAL, "making room for a new peer");
+        if let Some(addr) = self.peers.get(&victim).map(|p| p.public_addr()) {
+            self.hold_off_redial(addr, now + EVICTED_REDIAL);
+        }
+        self.remove_peer(victim, "making room for a new peer");
     }
 
-    /// Drop peer `key` and dial its address again no sooner than `until`.
-    fn drop_for_a_while(&mut self, key: PeerKey, until: Instant, reason: &str) {
-        if let Some(addr) = self.peers.get(&key).map(|p| p.public_addr()) {
-            if let Some(c) = self.candidates.get_mut(&addr) {
-                c.next_attempt = c.next_attempt.max(until);
-            }
+    /// Dial candidate `addr` again no sooner than `until`.
+    fn hold_off_redial(&mut self, addr: SocketAddr, until: Instant) {
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.next_attempt = c.next_attempt.max(until);
         }
-        self.remove_peer(key, reason);
     }
 
     /// Drop a peer: release its requests, keep its contribution, close
@@ -491,9 +491,7 @@ impl TorrentState {
                 .peer_pieces(key)
                 .is_some_and(|b| b.is_complete())
         {
-            if let Some(c) = self.candidates.get_mut(&slot.public_addr()) {
-                c.next_attempt = c.next_attempt.max(Instant::now() + SEED_REDIAL);
-            }
+            self.hold_off_redial(slot.public_addr(), Instant::now() + SEED_REDIAL);
         }
         if let Some(ss) = self.super_seed.as_mut() {
             ss.on_peer_gone(key);
