@@ -1,2 +1,15 @@
-//! Mainline DHT (BEP 5): a sans-I/O KRPC node and a thin tokio driver.
+//! Mainline DHT (BEP 5, 32, 42, 43, 51): a sans-I/O KRPC node and a thin
+//! tokio driver.
+//!
+//! The core ([`Node`]) takes datagrams and time in and gives datagrams and
+//! events out; it never touches a socket, a clock or a file. The
+//! [`driver`] module (feature `driver`, on by default) runs it on tokio.
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod compact;
+pub mod id;
+pub mod krpc;
+
+pub use compact::NodeInfo;
+pub use id::{InfoHash, NodeId};
