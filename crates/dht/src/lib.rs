@@ -13,3 +13,14 @@ pub mod krpc;
 
 pub use compact::NodeInfo;
 pub use id::{InfoHash, NodeId};
+pub mod config;
+pub mod lookup;
+pub mod node;
+pub mod peer_store;
+pub mod rate_limit;
+pub mod routing;
+pub mod token;
+
+pub use config::Config;
+pub use lookup::{LookupId, LookupKind};
+pub use node::{CommandError, Event, Family, LookupStats, Node, NodeStats, StateError};
