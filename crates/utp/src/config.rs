@@ -52,7 +52,7 @@ impl Default for Config {
             max_cwnd: 16 << 20,
             min_rto: Duration::from_millis(500),
             initial_rto: Duration::from_secs(1),
-            max_retransmissions: 8,
+            max_retransmissions: 6,
             syn_retries: 3,
             nagle: true,
             idle_timeout: Duration::from_secs(120),

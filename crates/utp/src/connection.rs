@@ -620,17 +620,14 @@ impl Connection {
             State::Closed => return self.closed_at.map(|t| t + self.cfg.linger),
             _ => {}
         }
-        let mut t = self.last_recv + self.cfg.idle_timeout;
+        let mut deadlines = [self.rto_deadline, self.zero_window_deadline, None, None];
+        if self.in_flight.is_empty() {
+            deadlines[2] = Some(self.last_recv + self.cfg.idle_timeout);
+        }
         if self.state != State::SynSent {
-            t = t.min(self.last_send + self.cfg.keepalive);
+            deadlines[3] = Some(self.last_send + self.cfg.keepalive);
         }
-        for d in [self.rto_deadline, self.zero_window_deadline]
-            .into_iter()
-            .flatten()
-        {
-            t = t.min(d);
-        }
-        Some(t)
+        deadlines.into_iter().flatten().min()
     }
 
     /// Run the timers due at `now`.
@@ -638,7 +635,11 @@ impl Connection {
         if matches!(self.state, State::Reset | State::Closed) {
             return;
         }
-        if now.saturating_duration_since(self.last_recv) >= self.cfg.idle_timeout {
+        // While something is unacknowledged the retransmission limit
+        // decides; the idle timeout is for a silent, quiet connection.
+        if self.in_flight.is_empty()
+            && now.saturating_duration_since(self.last_recv) >= self.cfg.idle_timeout
+        {
             let err = if self.state == State::SynSent {
                 ConnectionError::ConnectTimedOut
             } else {
