@@ -17,6 +17,7 @@ pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod delay_history;
+pub mod endpoint;
 pub mod packet;
 pub mod recv_buffer;
 pub mod rtt;
@@ -25,4 +26,7 @@ pub mod seq;
 
 pub use config::Config;
 pub use connection::{Connection, ConnectionError, State, Stats};
+pub use endpoint::{
+    ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, EndpointError, Transmit,
+};
 pub use packet::{looks_like_utp, Header, Packet, PacketError, PacketType};
