@@ -24,3 +24,8 @@ pub mod token;
 pub use config::Config;
 pub use lookup::{LookupId, LookupKind};
 pub use node::{CommandError, Event, Family, LookupStats, Node, NodeStats, StateError};
+
+#[cfg(feature = "driver")]
+pub mod driver;
+#[cfg(feature = "driver")]
+pub use driver::{Dht, DhtError, DriverConfig};
