@@ -24,28 +24,17 @@
 #![warn(missing_docs)]
 
 mod announce;
-pub mod bitfield;
-pub mod choker;
 mod error;
 pub mod limiter;
 pub mod metadata;
 pub mod peer;
-pub mod picker;
-pub mod rate;
 pub mod resume;
 mod session;
 pub mod storage;
-pub mod token_bucket;
 pub mod torrent;
+
+pub use shoal_swarm::{bitfield, choker, picker, rate, PeerKey};
 
 pub use error::EngineError;
 pub use session::{AddTorrentOptions, Session, SessionConfig};
 pub use torrent::{Contribution, TorrentHandle, TorrentStats};
-
-/// Opaque identifier of a connected peer, chosen by the caller.
-///
-/// The engine's state machines never interpret the value; they only compare
-/// and hash it. A session typically uses a connection counter, never reusing
-/// a key while the old connection's state may still be referenced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerKey(pub u64);

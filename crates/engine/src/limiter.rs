@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::token_bucket::TokenBucket;
+use crate::rate::TokenBucket;
 
 /// A global byte-rate limit shared by every connection.
 #[derive(Debug)]

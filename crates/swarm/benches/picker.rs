@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shoal_engine::bitfield::Bitfield;
-use shoal_engine::picker::{BlockRequest, PickerConfig, PiecePicker};
-use shoal_engine::PeerKey;
+use shoal_swarm::bitfield::Bitfield;
+use shoal_swarm::picker::{BlockRequest, PickerConfig, PiecePicker};
+use shoal_swarm::PeerKey;
 
 const PIECES: u32 = 100_000;
 const PIECE_LEN: u32 = 256 * 1024;

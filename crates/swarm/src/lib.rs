@@ -1,0 +1,31 @@
+//! Shoal's pure BitTorrent core.
+//!
+//! Everything here is a *sans-I/O* state machine: no sockets, no async
+//! runtime, no filesystem and no clock of its own. Time is always passed in
+//! as a [`std::time::Instant`], and randomness comes from a seeded RNG, so
+//! every behaviour is reproducible in tests and in the swarm simulator.
+//!
+//! * [`bitfield`] — BEP 3 piece bitfields.
+//! * [`picker`] — which blocks to request from which peer (rarest first,
+//!   endgame, smart-ban bookkeeping).
+//! * [`choker`] — whom to upload to (tit-for-tat, optimistic unchoke,
+//!   anti-snubbing).
+//! * [`rate`] — sliding-window rate estimation and token buckets.
+//!
+//! The engine (`shoal-engine`) drives these with sockets and storage.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+pub mod bitfield;
+pub mod choker;
+pub mod picker;
+pub mod rate;
+
+/// Opaque identifier of a connected peer, chosen by the caller.
+///
+/// The state machines never interpret the value; they only compare and
+/// hash it. A session typically uses a connection counter, never reusing a
+/// key while the old connection's state may still be referenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerKey(pub u64);
