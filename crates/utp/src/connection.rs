@@ -346,6 +346,16 @@ impl Connection {
         n
     }
 
+    /// True if an acknowledgement (or window update) is waiting to be sent.
+    pub fn has_pending_ack(&self) -> bool {
+        self.ack_pending
+    }
+
+    /// True once [`Connection::close`] was called (or the connection ended).
+    pub fn is_write_closed(&self) -> bool {
+        !self.is_open_for_writes()
+    }
+
     /// Bytes waiting to be read.
     pub fn readable_bytes(&self) -> usize {
         self.recv_buf.ready_len()

@@ -23,6 +23,7 @@ pub mod recv_buffer;
 pub mod rtt;
 pub mod send_buffer;
 pub mod seq;
+pub mod socket;
 
 pub use config::Config;
 pub use connection::{Connection, ConnectionError, State, Stats};
@@ -30,3 +31,4 @@ pub use endpoint::{
     ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, EndpointError, Transmit,
 };
 pub use packet::{looks_like_utp, Header, Packet, PacketError, PacketType};
+pub use socket::{Datagram, SocketConfig, UtpSocket, UtpStream};
