@@ -26,14 +26,14 @@
 mod announce;
 mod error;
 pub mod limiter;
-pub mod metadata;
+mod metadata_fetch;
 pub mod peer;
 pub mod resume;
 mod session;
 pub mod storage;
 pub mod torrent;
 
-pub use shoal_swarm::{bitfield, choker, picker, rate, PeerKey};
+pub use shoal_swarm::{bitfield, choker, picker, rate, ut_metadata, PeerKey};
 
 pub use error::EngineError;
 pub use session::{AddTorrentOptions, Session, SessionConfig};

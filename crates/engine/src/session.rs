@@ -21,7 +21,7 @@ use crate::limiter::RateLimiter;
 use crate::peer::PeerConfig;
 use crate::picker::{PickerConfig, PiecePicker};
 use crate::storage::{CheckReport, Storage, StorageConfig, StorageHandle};
-use crate::torrent::{TorrentHandle, TorrentShared, TorrentState};
+use crate::torrent::{Core, TorrentHandle, TorrentShared, TorrentState};
 use crate::EngineError;
 
 /// Settings of a [`Session`].
@@ -283,15 +283,15 @@ impl Session {
             ..ExtensionHandshake::default()
         };
         ext.m.insert(
-            crate::metadata::UT_METADATA.into(),
-            crate::metadata::UT_METADATA_ID,
+            shoal_swarm::ut_metadata::UT_METADATA.into(),
+            shoal_swarm::ut_metadata::UT_METADATA_ID,
         );
         let shared = Arc::new(TorrentShared {
             torrent: torrent.clone(),
             info_hash,
             session: self.shared.clone(),
             storage,
-            state: Mutex::new(state),
+            state: Mutex::new(Core::new(state)),
             ext,
             half_open: AtomicUsize::new(0),
             complete: watch::Sender::new(complete),
@@ -366,7 +366,7 @@ impl Session {
         addrs.retain(|a| !self.shared.is_own_addr(*a));
         addrs.sort_unstable();
         addrs.dedup();
-        let info = crate::metadata::fetch_metadata(
+        let info = crate::metadata_fetch::fetch_metadata(
             magnet.info_hash.0,
             addrs,
             self.shared.peer_id,

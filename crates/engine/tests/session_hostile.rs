@@ -205,7 +205,9 @@ async fn corrupt_data_bans_its_sender_only() {
     let s0 = session(Some(1_000_000), None).await;
     let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
 
-    let bad = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Bans are by address: the attacker gets one of its own (every other
+    // peer here is on 127.0.0.1).
+    let bad = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let bad_addr = bad.local_addr().unwrap();
     let bad_task = tokio::spawn(corrupt_seeder(
         bad,
@@ -224,6 +226,25 @@ async fn corrupt_data_bans_its_sender_only() {
         .expect("the corrupt peer was never disconnected")
         .unwrap();
     assert!(sent > 0, "the corrupt peer was never asked for anything");
+    // It comes back from a new port with a new peer id: turned away
+    // before the handshake, every time.
+    for attempt in 0..3u8 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = sock.connect(s1.local_addr()).await.unwrap();
+        let mut id = *b"-XX0000-newidnewid00";
+        id[19] = b'0' + attempt;
+        let hs = Handshake::new(torrent.info_hash.0, PeerId(id)).with_fast(true);
+        let _ = s.write_all(&hs.to_bytes()).await;
+        let mut buf = [0u8; 68];
+        let answered = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        assert!(!answered, "a banned address got a handshake back (attempt {attempt})");
+    }
+    // An honest peer on another address is still welcome.
+    let (_s, answered) = handshake(s1.local_addr(), torrent.info_hash.0).await;
+    assert!(answered, "an honest address was turned away");
     let from = h.contributions();
     assert!(
         from.iter()

@@ -428,7 +428,9 @@ fn swarm_survives_churn_and_the_seeder_leaving() {
     );
 }
 
-/// `evil_seeder.py` on a free port, serving corrupt blocks for `corrupt`.
+/// `evil_seeder.py` on a free port of 127.0.0.2, serving corrupt blocks for
+/// `corrupt`. Bans are by address, so the evil peer needs an address of
+/// its own: every other peer of these tests is on 127.0.0.1.
 fn start_evil(
     logs: &Path,
     torrent: &Path,
@@ -447,12 +449,13 @@ fn start_evil(
             .arg(torrent)
             .arg("--data")
             .arg(content)
-            .args(["--port", &port.to_string(), "--corrupt", &list.join(",")])
+            .args(["--host", "127.0.0.2", "--port", &port.to_string()])
+            .args(["--corrupt", &list.join(",")])
             .arg("--log")
             .arg(&log),
     );
     node.wait_for("listening", Duration::from_secs(15));
-    (node, SocketAddr::from(([127, 0, 0, 1], port)), log)
+    (node, SocketAddr::from(([127, 0, 0, 2], port)), log)
 }
 
 /// Lines of `shoal`'s stderr that record a ban.
@@ -536,12 +539,12 @@ fn malicious_peer_is_banned_and_honest_peer_is_not() {
     let bans = ban_lines(&err);
     println!("malicious peer: ban records: {bans:#?}");
     assert!(
-        bans.iter().any(|l| l.contains(&evil_addr.to_string())),
+        bans.iter().any(|l| l.contains(&evil_addr.ip().to_string())),
         "the evil peer {evil_addr} was not banned\n{}",
         down.logs()
     );
     assert!(
-        !bans.iter().any(|l| l.contains(&honest_addr.to_string())),
+        !bans.iter().any(|l| l.contains(&honest_addr.ip().to_string())),
         "the honest peer {honest_addr} was banned\n{}",
         down.logs()
     );
@@ -628,7 +631,7 @@ fn sole_corrupt_sender_is_banned_then_honest_seeder_completes() {
     println!("sole corrupt sender: ban records: {bans:#?}");
     assert_eq!(bans.len(), 1, "expected one ban\n{}", down.logs());
     assert!(
-        bans[0].contains(&evil_addr.to_string()),
+        bans[0].contains(&evil_addr.ip().to_string()),
         "wrong peer banned: {}",
         bans[0]
     );

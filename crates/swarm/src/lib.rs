@@ -11,6 +11,9 @@
 //! * [`choker`] — whom to upload to (tit-for-tat, optimistic unchoke,
 //!   anti-snubbing).
 //! * [`rate`] — sliding-window rate estimation and token buckets.
+//! * [`peer`] — the protocol state of one connection.
+//! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
+//! * [`ut_metadata`] — BEP 9 metadata messages.
 //!
 //! The engine (`shoal-engine`) drives these with sockets and storage.
 
@@ -19,8 +22,11 @@
 
 pub mod bitfield;
 pub mod choker;
+pub mod peer;
 pub mod picker;
 pub mod rate;
+pub mod torrent;
+pub mod ut_metadata;
 
 /// Opaque identifier of a connected peer, chosen by the caller.
 ///

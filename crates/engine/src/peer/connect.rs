@@ -145,6 +145,12 @@ pub(crate) async fn accept(
     if t.is_stopping() {
         return;
     }
+    // A banned address is turned away before it learns anything, whatever
+    // port or peer id it comes back with.
+    if t.lock().is_banned(addr.ip()) {
+        debug!(%addr, "incoming connection from a banned address");
+        return;
+    }
     let ours = our_handshake(t.info_hash, t.peer_id());
     let finish = async {
         stream.write_all(&ours.to_bytes()).await?;

@@ -1,10 +1,9 @@
-//! Peer connections: the sans-I/O protocol state ([`state`]), how
-//! connections are established (`connect`) and the tokio tasks that drive
-//! an established one (`task`).
+//! Peer connections: how they are established (`connect`) and the tokio
+//! tasks that drive an established one (`task`). Their protocol state is
+//! the pure core's [`shoal_swarm::peer`].
 
 mod connect;
-pub mod state;
 mod task;
 
 pub(crate) use connect::{accept, connect, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use state::{Effect, PeerConfig, PeerError, PeerState};
+pub use shoal_swarm::peer::{Effect, PeerConfig, PeerError, PeerState};

@@ -65,7 +65,7 @@ pub(crate) async fn run(
         } else {
             st.picker.have().clone()
         };
-        st.register(
+        let r = st.register(
             addr,
             theirs.peer_id,
             outgoing,
@@ -76,8 +76,12 @@ pub(crate) async fn run(
                 s.start(&have, Some(&t.ext), now);
                 s
             },
-            signal.clone(),
-        )
+            now,
+        );
+        if let Ok(key) = r {
+            st.attach(key, signal.clone());
+        }
+        r
     };
     let key = match registered {
         Ok(k) => k,
@@ -97,7 +101,7 @@ pub(crate) async fn run(
     let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
     let reason = read_loop(&t, key, &signal, reader, decoder).await;
     debug!(%addr, ?key, %reason, "peer disconnected");
-    t.lock().remove_peer(key, &reason);
+    t.lock().remove_peer(key, &reason, Instant::now());
     signal.close();
     let _ = writer_task.await;
     true
@@ -290,7 +294,8 @@ async fn write_loop(
             };
             if let Err(e) = result {
                 trace!(error = %e, "write failed");
-                t.lock().remove_peer(key, &format!("write error: {e}"));
+                t.lock()
+                    .remove_peer(key, &format!("write error: {e}"), Instant::now());
                 return;
             }
         }
@@ -301,7 +306,8 @@ async fn write_loop(
                     if !e.is_peer_error() {
                         t.fail(format!("reading for upload: {e}"));
                     }
-                    t.lock().remove_peer(key, &format!("bad request: {e}"));
+                    t.lock()
+                        .remove_peer(key, &format!("bad request: {e}"), Instant::now());
                     return;
                 }
                 Err(_) => return,

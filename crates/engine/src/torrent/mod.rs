@@ -1,17 +1,21 @@
 //! One torrent in a session: its shared state, its housekeeping loop and
 //! the [`TorrentHandle`] the application holds.
 
-mod smartban;
-mod state;
-mod superseed;
+mod signal;
 
-pub use state::Contribution;
-pub(crate) use state::{PeerSignal, Refusal, TorrentState};
+pub(crate) use signal::PeerSignal;
+pub use shoal_swarm::torrent::Contribution;
+pub(crate) use shoal_swarm::torrent::{Refusal, TorrentState};
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use shoal_swarm::torrent::Action;
+use shoal_swarm::PeerKey;
 
 use shoal_metainfo::Torrent;
 use shoal_wire::{ExtensionHandshake, PeerId};
@@ -49,6 +53,76 @@ pub struct TorrentStats {
     pub complete: bool,
 }
 
+/// The torrent's pure state and the signals of its peers' tasks, under
+/// one lock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    state: TorrentState,
+    signals: HashMap<PeerKey, Arc<PeerSignal>>,
+}
+
+impl Core {
+    /// A torrent's core, no peers connected.
+    pub fn new(state: TorrentState) -> Core {
+        Core {
+            state,
+            signals: HashMap::new(),
+        }
+    }
+}
+
+/// The locked state of a torrent. Dropping it carries out the actions the
+/// state machine queued (wake a writer, close a connection), so no call
+/// site can forget them.
+pub(crate) struct StateGuard<'a>(MutexGuard<'a, Core>);
+
+impl StateGuard<'_> {
+    /// Tie a registered peer's tasks to its key.
+    pub fn attach(&mut self, key: PeerKey, signal: Arc<PeerSignal>) {
+        if self.0.state.peers.contains_key(&key) {
+            self.0.signals.insert(key, signal);
+        } else {
+            signal.close();
+        }
+    }
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = TorrentState;
+    fn deref(&self) -> &TorrentState {
+        &self.0.state
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TorrentState {
+        &mut self.0.state
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let core = &mut *self.0;
+        if !core.state.has_actions() {
+            return;
+        }
+        for action in core.state.drain_actions() {
+            match action {
+                Action::Wake(key) => {
+                    if let Some(s) = core.signals.get(&key) {
+                        s.wake.notify_one();
+                    }
+                }
+                Action::Close(key) => {
+                    if let Some(s) = core.signals.remove(&key) {
+                        s.close();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Shared by the torrent's tasks.
 #[derive(Debug)]
 pub(crate) struct TorrentShared {
@@ -56,7 +130,7 @@ pub(crate) struct TorrentShared {
     pub info_hash: [u8; 20],
     pub session: Arc<SessionShared>,
     pub storage: StorageHandle,
-    pub state: Mutex<TorrentState>,
+    pub state: Mutex<Core>,
     /// Our extension handshake, sent to every peer supporting BEP 10.
     pub ext: ExtensionHandshake,
     pub half_open: AtomicUsize,
@@ -73,11 +147,11 @@ pub(crate) struct TorrentShared {
 impl TorrentShared {
     /// Lock the state (a poisoned lock is recovered: every critical section
     /// leaves the state consistent between statements that can panic).
-    pub fn lock(&self) -> MutexGuard<'_, TorrentState> {
-        match self.state.lock() {
+    pub fn lock(&self) -> StateGuard<'_> {
+        StateGuard(match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
-        }
+        })
     }
 
     /// Our peer id.
@@ -97,7 +171,7 @@ impl TorrentShared {
             f.get_or_insert(msg);
         }
         self.stopping.send_replace(true);
-        self.lock().shut_down();
+        self.lock().shut_down(Instant::now());
     }
 
     /// Handle the outcome of writing a block.
@@ -337,7 +411,7 @@ impl TorrentHandle {
             "stopping torrent"
         );
         self.shared.stopping.send_replace(true);
-        self.shared.lock().shut_down();
+        self.shared.lock().shut_down(Instant::now());
         save_resume(&self.shared).await;
         let tasks: Vec<_> = match self.tasks.lock() {
             Ok(mut t) => t.drain(..).collect(),

@@ -96,6 +96,7 @@ def main():
     p.add_argument("--torrent", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--corrupt", default="")
     p.add_argument("--corrupt-all", action="store_true")
     p.add_argument("--log")
@@ -117,7 +118,7 @@ def main():
 
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", args.port))
+    srv.bind((args.host, args.port))
     srv.listen(16)
     print(f"listening {args.port}", flush=True)
     while True:

@@ -20,7 +20,7 @@ use shoal_wire::{ExtensionHandshake, Message, EXTENSION_HANDSHAKE_ID};
 use thiserror::Error;
 
 use crate::bitfield::Bitfield;
-use crate::metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
+use crate::ut_metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
 use crate::picker::{BlockRequest, BlockStatus, PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::PeerKey;
@@ -401,7 +401,7 @@ impl PeerState {
     /// dictionary) it asked for.
     pub fn send_metadata(&mut self, metadata: &Bytes, piece: u32, now: Instant) {
         if let Some(id) = self.their_ut_metadata {
-            let msg = crate::metadata::serve(metadata, piece).to_message(id);
+            let msg = crate::ut_metadata::serve(metadata, piece).to_message(id);
             self.send(&msg, now);
         }
     }

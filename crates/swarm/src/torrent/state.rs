@@ -1,15 +1,14 @@
-//! The synchronous state of one torrent, shared by its peer tasks under a
-//! mutex: the picker, the choker, every peer's [`PeerState`], bans and
-//! statistics. Nothing here awaits; each method is one short critical
-//! section.
+//! The state of one torrent: the picker, the choker, every peer's
+//! [`PeerState`], bans and statistics. A pure state machine: the driver
+//! passes events and `now` in, and carries out the [`Action`]s it asks for
+//! (wake a peer's writer, close a connection) after each call.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use shoal_wire::PeerId;
-use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use super::smartban::SmartBan;
@@ -20,51 +19,27 @@ use crate::picker::{PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::PeerKey;
 
-/// Wakes a peer's tasks: the writer when there is something to send, both
-/// when the connection must close.
-#[derive(Debug)]
-pub(crate) struct PeerSignal {
-    pub wake: Notify,
-    close: watch::Sender<bool>,
-}
-
-impl Default for PeerSignal {
-    fn default() -> Self {
-        PeerSignal {
-            wake: Notify::new(),
-            close: watch::Sender::new(false),
-        }
-    }
-}
-
-impl PeerSignal {
-    /// Ask both tasks of the connection to stop.
-    pub fn close(&self) {
-        self.close.send_replace(true);
-        self.wake.notify_one();
-    }
-
-    /// Whether [`PeerSignal::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        *self.close.borrow()
-    }
-
-    /// Resolves once [`PeerSignal::close`] has been called (at once if it
-    /// already was); any number of tasks may wait.
-    pub async fn closed(&self) {
-        let mut rx = self.close.subscribe();
-        let _ = rx.wait_for(|closed| *closed).await;
-    }
+/// What the driver must do for a peer after a call into [`TorrentState`]
+/// (see [`TorrentState::drain_actions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The peer has something to send: wake its writer.
+    Wake(PeerKey),
+    /// The peer was removed: close its connection.
+    Close(PeerKey),
 }
 
 /// One connected peer.
 #[derive(Debug)]
-pub(crate) struct PeerSlot {
+pub struct PeerSlot {
+    /// Its protocol state.
     pub state: PeerState,
+    /// The connection's remote address.
     pub addr: SocketAddr,
+    /// Its peer id from the handshake.
     pub peer_id: PeerId,
+    /// We dialed it.
     pub outgoing: bool,
-    pub signal: std::sync::Arc<PeerSignal>,
 }
 
 impl PeerSlot {
@@ -115,10 +90,12 @@ pub struct Contribution {
 
 /// A peer address we may connect to.
 #[derive(Debug, Clone)]
-pub(crate) struct Candidate {
+pub struct Candidate {
     /// Given by the user (`--peer`): retried for ever.
     pub explicit: bool,
+    /// Failed attempts in a row.
     pub failures: u32,
+    /// Not dialed before this.
     pub next_attempt: Instant,
     /// A connection attempt or connection is under way.
     pub busy: bool,
@@ -128,32 +105,48 @@ pub(crate) struct Candidate {
 
 /// Why a handshaken connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
+    /// Its address is banned.
     Banned,
+    /// Already connected to that peer id (the other connection is kept).
     Duplicate,
+    /// No room, and no idle peer to give up.
     Full,
+    /// The torrent is stopping.
     ShuttingDown,
 }
 
 /// Mutable state of a torrent.
 #[derive(Debug)]
-pub(crate) struct TorrentState {
+pub struct TorrentState {
+    /// Which blocks to request from whom.
     pub picker: PiecePicker,
+    /// Whom to upload to.
     pub choker: Choker,
+    /// The torrent's seeded randomness.
     pub rng: StdRng,
+    /// Connected peers.
     pub peers: HashMap<PeerKey, PeerSlot>,
     next_key: u64,
-    banned_ids: HashSet<PeerId>,
-    banned_addrs: HashSet<SocketAddr>,
+    /// Addresses banned for sending corrupt data: whatever port or peer id
+    /// they come back with, they stay out.
+    banned: HashSet<IpAddr>,
     smartban: SmartBan,
+    /// Addresses we may dial.
     pub candidates: HashMap<SocketAddr, Candidate>,
     contributions: HashMap<SocketAddr, Contribution>,
     peers_seen: HashSet<PeerId>,
+    /// Payload bytes received and stored.
     pub downloaded: u64,
+    /// Payload bytes sent.
     pub uploaded: u64,
+    /// Download rate of the whole torrent.
     pub down_rate: RateEstimator,
+    /// Upload rate of the whole torrent.
     pub up_rate: RateEstimator,
+    /// Pieces verified since resume data was last saved.
     pub verified_since_save: u32,
+    /// The torrent is stopping: nothing new is admitted or dialed.
     pub shutting_down: bool,
     /// The info dictionary, served to peers fetching it (BEP 9).
     pub metadata: bytes::Bytes,
@@ -163,9 +156,12 @@ pub(crate) struct TorrentState {
     super_seed_exhausted: HashSet<PeerKey>,
     /// When [`TorrentState::make_room`] last dropped a peer.
     last_turnover: Option<Instant>,
+    /// What the driver must do, in order.
+    actions: Vec<Action>,
 }
 
 impl TorrentState {
+    /// A torrent with no peers yet; `picker` knows which pieces we have.
     pub fn new(picker: PiecePicker, choker: Choker, rng: StdRng, now: Instant) -> TorrentState {
         TorrentState {
             picker,
@@ -173,8 +169,7 @@ impl TorrentState {
             rng,
             peers: HashMap::new(),
             next_key: 1,
-            banned_ids: HashSet::new(),
-            banned_addrs: HashSet::new(),
+            banned: HashSet::new(),
             smartban: SmartBan::default(),
             candidates: HashMap::new(),
             contributions: HashMap::new(),
@@ -189,7 +184,19 @@ impl TorrentState {
             super_seed: None,
             super_seed_exhausted: HashSet::new(),
             last_turnover: None,
+            actions: Vec::new(),
         }
+    }
+
+    /// Take the actions queued by the calls since the last drain: the
+    /// driver carries them out in order (after releasing any lock).
+    pub fn drain_actions(&mut self) -> std::vec::Drain<'_, Action> {
+        self.actions.drain(..)
+    }
+
+    /// Whether actions are waiting (see [`Self::drain_actions`]).
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
     }
 
     /// Turn super-seeding (BEP 16) on: once complete, peers that connect
@@ -260,7 +267,7 @@ impl TorrentState {
             for piece in offers {
                 slot.state.send(&shoal_wire::Message::Have { piece }, now);
             }
-            slot.signal.wake.notify_one();
+            self.actions.push(Action::Wake(key));
         }
     }
 
@@ -271,7 +278,7 @@ impl TorrentState {
 
     /// Add a candidate address (from a tracker or the user).
     pub fn add_candidate(&mut self, addr: SocketAddr, explicit: bool, now: Instant) {
-        if self.banned_addrs.contains(&addr) {
+        if self.banned.contains(&addr.ip()) {
             return;
         }
         let c = self.candidates.entry(addr).or_insert(Candidate {
@@ -298,7 +305,7 @@ impl TorrentState {
         !c.busy
             && !c.is_self
             && c.next_attempt <= now
-            && !self.banned_addrs.contains(&addr)
+            && !self.banned.contains(&addr.ip())
             && !self.connected_to(addr)
     }
 
@@ -366,12 +373,12 @@ impl TorrentState {
         our_id: PeerId,
         max_peers: usize,
         make_state: impl FnOnce(PeerKey) -> PeerState,
-        signal: std::sync::Arc<PeerSignal>,
+        now: Instant,
     ) -> Result<PeerKey, Refusal> {
         if self.shutting_down {
             return Err(Refusal::ShuttingDown);
         }
-        if self.banned_ids.contains(&peer_id) || self.banned_addrs.contains(&addr) {
+        if self.banned.contains(&addr.ip()) {
             return Err(Refusal::Banned);
         }
         if let Some((&old, slot)) = self.peers.iter().find(|(_, p)| p.peer_id == peer_id) {
@@ -382,12 +389,11 @@ impl TorrentState {
             if !keep_new {
                 return Err(Refusal::Duplicate);
             }
-            self.remove_peer(old, "replaced by a simultaneous connection");
+            self.remove_peer(old, "replaced by a simultaneous connection", now);
         }
         if self.peers.len() >= max_peers {
             // Keep the peers that trade: a newcomer takes the place of one
             // that has long had nothing to give us nor to take from us.
-            let now = Instant::now();
             let Some(victim) = self.least_useful_peer(now) else {
                 return Err(Refusal::Full);
             };
@@ -410,7 +416,6 @@ impl TorrentState {
                 addr,
                 peer_id,
                 outgoing,
-                signal,
             },
         );
         Ok(key)
@@ -465,7 +470,7 @@ impl TorrentState {
         if let Some(addr) = self.peers.get(&victim).map(|p| p.public_addr()) {
             self.hold_off_redial(addr, now + EVICTED_REDIAL);
         }
-        self.remove_peer(victim, "making room for a new peer");
+        self.remove_peer(victim, "making room for a new peer", now);
     }
 
     /// Dial candidate `addr` again no sooner than `until`.
@@ -478,7 +483,7 @@ impl TorrentState {
     /// Drop a peer: release its requests, keep its contribution, close
     /// its tasks. No effect if already gone. A seed dropped while we seed
     /// too, by either side, is not dialed again for [`SEED_REDIAL`].
-    pub fn remove_peer(&mut self, key: PeerKey, reason: &str) {
+    pub fn remove_peer(&mut self, key: PeerKey, reason: &str, now: Instant) {
         let Some(mut slot) = self.peers.remove(&key) else {
             return;
         };
@@ -491,17 +496,16 @@ impl TorrentState {
                 .peer_pieces(key)
                 .is_some_and(|b| b.is_complete())
         {
-            self.hold_off_redial(slot.public_addr(), Instant::now() + SEED_REDIAL);
+            self.hold_off_redial(slot.public_addr(), now + SEED_REDIAL);
         }
         if let Some(ss) = self.super_seed.as_mut() {
             ss.on_peer_gone(key);
             self.super_seed_exhausted.remove(&key);
         }
         slot.state.on_disconnect(&mut self.picker);
-        slot.signal.close();
+        self.actions.push(Action::Close(key));
         self.record_contribution(&slot);
         // Blocks it held may now be picked by others.
-        let now = Instant::now();
         self.refill_all(now);
     }
 
@@ -577,14 +581,14 @@ impl TorrentState {
         // vouches for them), or their pieces would never complete.
         let mut interest_changed = false;
         let mut bytes = 0u64;
-        let sender = self.peers.get(&key).map(|s| s.peer_id);
+        let sender = self.peers.get(&key).map(|s| s.addr.ip());
         // With a single peer no piece can be mixed: no fingerprint needed.
         let fingerprint = self.peers.len() > 1;
         effects.retain(|e| match e {
             Effect::Cancel { peer, block } => {
                 if let Some(other) = self.peers.get_mut(peer) {
                     other.state.cancel_request(*block, now);
-                    other.signal.wake.notify_one();
+                    self.actions.push(Action::Wake(*peer));
                 }
                 false
             }
@@ -614,17 +618,15 @@ impl TorrentState {
             self.down_rate.record(now, bytes);
         }
         if let Err(e) = result {
-            self.remove_peer(key, &e.to_string());
+            self.remove_peer(key, &e.to_string(), now);
             return Err(e);
         }
         if interest_changed {
             self.unchoke_if_free(key, now);
         }
         self.super_seed_top_up(key, false, now);
-        if let Some(slot) = self.peers.get(&key) {
-            if slot.state.has_output() {
-                slot.signal.wake.notify_one();
-            }
+        if self.peers.get(&key).is_some_and(|s| s.state.has_output()) {
+            self.actions.push(Action::Wake(key));
         }
         Ok(())
     }
@@ -655,10 +657,12 @@ impl TorrentState {
                 .map(|(k, _)| *k)
                 .min()
         };
-        if let Some(slot) = candidate.and_then(|k| self.peers.get_mut(&k)) {
-            if slot.state.am_choking() {
-                slot.state.set_choking(false, now);
-                slot.signal.wake.notify_one();
+        if let Some(k) = candidate {
+            if let Some(slot) = self.peers.get_mut(&k) {
+                if slot.state.am_choking() {
+                    slot.state.set_choking(false, now);
+                    self.actions.push(Action::Wake(k));
+                }
             }
         }
     }
@@ -671,14 +675,14 @@ impl TorrentState {
             match slot.state.on_tick(&mut self.picker, now) {
                 Ok(()) => {
                     if slot.state.has_output() {
-                        slot.signal.wake.notify_one();
+                        self.actions.push(Action::Wake(key));
                     }
                 }
                 Err(e) => dropped.push((key, e)),
             }
         }
         for (key, e) in &dropped {
-            self.remove_peer(*key, &e.to_string());
+            self.remove_peer(*key, &e.to_string(), now);
         }
         if self.super_seed.is_some() {
             // Top up every super-seeded peer; one with nothing to say (no
@@ -709,7 +713,7 @@ impl TorrentState {
                 .map(|(k, _)| *k)
                 .collect();
             for k in seeds {
-                self.remove_peer(k, "both seeds");
+                self.remove_peer(k, "both seeds", now);
             }
         }
         if self.choker.is_due(now) {
@@ -742,18 +746,18 @@ impl TorrentState {
             let unchoke = decision.is_unchoked(key);
             if unchoke == slot.state.am_choking() {
                 slot.state.set_choking(!unchoke, now);
-                slot.signal.wake.notify_one();
+                self.actions.push(Action::Wake(key));
             }
         }
     }
 
     /// Give every peer a chance to request blocks that became free.
     pub fn refill_all(&mut self, now: Instant) {
-        for slot in self.peers.values_mut() {
+        for (&key, slot) in self.peers.iter_mut() {
             let before = slot.state.outstanding();
             slot.state.fill_requests(&mut self.picker, now);
             if slot.state.outstanding() != before {
-                slot.signal.wake.notify_one();
+                self.actions.push(Action::Wake(key));
             }
         }
     }
@@ -770,12 +774,12 @@ impl TorrentState {
         }
         self.verified_since_save += 1;
         for id in self.smartban.on_verified(piece) {
-            self.ban(id);
+            self.ban(id, now);
         }
-        for slot in self.peers.values_mut() {
+        for (&key, slot) in self.peers.iter_mut() {
             slot.state.announce_have(piece, now);
             slot.state.update_interest(&self.picker, now);
-            slot.signal.wake.notify_one();
+            self.actions.push(Action::Wake(key));
         }
         let complete = self.is_complete();
         if complete {
@@ -799,27 +803,36 @@ impl TorrentState {
             }
         }
         for id in self.smartban.on_failed(piece) {
-            self.ban(id);
+            self.ban(id, now);
         }
         self.refill_all(now);
     }
 
-    /// Ban a peer for sending corrupt data and disconnect it.
-    fn ban(&mut self, id: PeerId) {
-        self.banned_ids.insert(id);
+    /// Ban an address for sending corrupt data: disconnect every peer
+    /// from it and forget its candidate addresses.
+    fn ban(&mut self, ip: IpAddr, now: Instant) {
+        warn!(%ip, "banning peer address for sending corrupt data");
+        self.banned.insert(ip);
         let keys: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.peer_id == id)
+            .filter(|(_, p)| p.addr.ip() == ip)
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
-            if let Some(slot) = self.peers.get(&key) {
-                warn!(peer = %slot.addr, client = %slot.client(), "banning peer for sending corrupt data");
-                self.banned_addrs.insert(slot.addr);
-            }
-            self.remove_peer(key, "sent corrupt data");
+            self.remove_peer(key, "sent corrupt data", now);
         }
+        self.candidates.retain(|a, _| a.ip() != ip);
+    }
+
+    /// Whether `ip` is banned from this torrent.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.banned.contains(&ip)
+    }
+
+    /// Banned addresses.
+    pub fn banned(&self) -> impl Iterator<Item = &IpAddr> {
+        self.banned.iter()
     }
 
     /// Number of connected peers.
@@ -828,11 +841,11 @@ impl TorrentState {
     }
 
     /// Begin shutting down: close every peer.
-    pub fn shut_down(&mut self) {
+    pub fn shut_down(&mut self, now: Instant) {
         self.shutting_down = true;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
-            self.remove_peer(k, "shutting down");
+            self.remove_peer(k, "shutting down", now);
         }
     }
 }

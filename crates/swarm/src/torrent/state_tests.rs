@@ -1,7 +1,6 @@
 //! Tests of [`TorrentState`]'s connection management.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -49,7 +48,7 @@ fn join(st: &mut TorrentState, n: u8, age: Duration, max: usize) -> Result<PeerK
         id(0),
         max,
         |key| PeerState::new(key, PIECES, true, false, PeerConfig::default(), since),
-        Arc::new(PeerSignal::default()),
+        Instant::now(),
     )
 }
 
@@ -138,7 +137,7 @@ fn seeds_part_for_long_whichever_side_hangs_up() {
         .unwrap();
     // Both hang up on us before our own housekeeping drops the seed.
     for (key, n) in [(seed, 1), (leecher, 2)] {
-        st.remove_peer(key, "connection closed");
+        st.remove_peer(key, "connection closed", now);
         st.candidate_done(addr(n), true, false, now);
     }
     // The leecher is dialed again after the usual pause; the seed is not.

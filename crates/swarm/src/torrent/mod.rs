@@ -1,0 +1,10 @@
+//! One torrent's state: every peer's [`crate::peer::PeerState`], the
+//! picker, the choker, bans, smart-ban, super-seeding and the addresses to
+//! dial, driven by events and `now`; what the driver must do comes back as
+//! [`Action`]s and return values.
+
+mod smartban;
+mod state;
+mod superseed;
+
+pub use state::{Action, Candidate, Contribution, PeerSlot, Refusal, TorrentState};
