@@ -3,9 +3,12 @@
 //! Memory is bounded (a 4 KiB read buffer plus the state machines' own
 //! bounds); time is not: wrap these calls in `tokio::time::timeout`.
 
+use std::pin::Pin;
+use std::task::Poll;
+
 use rand::rngs::StdRng;
 use rand::{CryptoRng, RngCore, SeedableRng};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::detect::{detect, Incoming};
 use crate::error::MseError;
@@ -35,6 +38,11 @@ pub struct Accepted<S> {
 
 /// Run `hs` over `stream` to the end, `already` being bytes read before;
 /// returns the payload bytes read past the handshake (as received).
+///
+/// Reads and writes at the same time: both sides write their padding
+/// before reading, so a pipe with a small buffer would otherwise deadlock.
+/// Nothing is read once the handshake has finished, so at most one read
+/// chunk of payload comes back.
 async fn drive<H: Handshake, S: AsyncRead + AsyncWrite + Unpin>(
     hs: &mut H,
     stream: &mut S,
@@ -44,22 +52,60 @@ async fn drive<H: Handshake, S: AsyncRead + AsyncWrite + Unpin>(
     let used = hs.feed(already)?;
     leftover.extend_from_slice(&already[used..]);
     let mut chunk = vec![0u8; READ_CHUNK];
-    loop {
-        let out = hs.take_output();
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
+    let mut out: Vec<u8> = Vec::new();
+    let mut sent = 0;
+    std::future::poll_fn(|cx| loop {
+        if sent == out.len() {
+            out = hs.take_output();
+            sent = 0;
+        }
+        let mut progressed = false;
+        if sent < out.len() {
+            match Pin::new(&mut *stream).poll_write(cx, &out[sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(MseError::Closed)),
+                Poll::Ready(Ok(n)) => {
+                    sent += n;
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => {}
+            }
         }
         if hs.is_finished() {
-            stream.flush().await?;
-            return Ok(leftover);
+            if sent < out.len() {
+                if progressed {
+                    continue;
+                }
+                return Poll::Pending;
+            }
+            return match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(std::mem::take(&mut leftover))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+                Poll::Pending => Poll::Pending,
+            };
         }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(MseError::Closed);
+        let mut rb = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                if got.is_empty() {
+                    return Poll::Ready(Err(MseError::Closed));
+                }
+                let used = match hs.feed(got) {
+                    Ok(used) => used,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                leftover.extend_from_slice(&got[used..]);
+                progressed = true;
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Pending => {}
         }
-        let used = hs.feed(&chunk[..n])?;
-        leftover.extend_from_slice(&chunk[used..n]);
-    }
+        if !progressed {
+            return Poll::Pending;
+        }
+    })
+    .await
 }
 
 /// Dial side: the MSE handshake for `info_hash` over `stream` (already
