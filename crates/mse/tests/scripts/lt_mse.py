@@ -1,6 +1,7 @@
 """A libtorrent peer with encryption forced, for the MSE interop tests.
 
-usage: lt_mse.py seed DATA_FILE [--timeout SECS]
+usage: lt_mse.py make DATA_FILE TORRENT_OUT
+       lt_mse.py seed DATA_FILE [--timeout SECS]
        lt_mse.py leech DATA_FILE SAVE_DIR PEER_PORT [--timeout SECS]
 
 Both modes make a single-file v1 torrent of DATA_FILE (32 KiB pieces;
@@ -9,6 +10,8 @@ the same file gives the same info-hash) and run a libtorrent session on
 forced both ways (out_enc_policy = in_enc_policy = 0) at RC4 only
 (allowed_enc_level = 2), several connections per IP allowed.
 
+make: writes the torrent to TORRENT_OUT, prints {"info_hash",
+"piece_length", "total", "pieces"} and exits.
 seed: seeds DATA_FILE from its own folder on an ephemeral port; once ready
 prints one JSON line {"port", "info_hash", "piece_length", "total",
 "pieces": [hex sha1...]} and serves until killed or --timeout.
@@ -46,7 +49,16 @@ def make_torrent(path):
     # use the truncated v2 info-hash as SKEY.
     t = lt.create_torrent(fs, 32 * 1024, flags=lt.create_torrent.v1_only)
     lt.set_piece_hashes(t, os.path.dirname(path))
-    return lt.torrent_info(t.generate())
+    encoded = lt.bencode(t.generate())
+    return lt.torrent_info(encoded), encoded
+
+
+def describe(ti):
+    return {
+        "info_hash": str(ti.info_hash()), "piece_length": ti.piece_length(),
+        "total": ti.total_size(),
+        "pieces": [hex_of(ti.hash_for_piece(i)) for i in range(ti.num_pieces())],
+    }
 
 
 def hex_of(h):
@@ -60,16 +72,21 @@ def log_alerts(s):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["seed", "leech"])
+    p.add_argument("mode", choices=["make", "seed", "leech"])
     p.add_argument("data")
-    p.add_argument("save", nargs="?")
+    p.add_argument("save", nargs="?", help="leech: SAVE_DIR; make: TORRENT_OUT")
     p.add_argument("peer_port", nargs="?", type=int)
     p.add_argument("--timeout", type=float, default=60)
     a = p.parse_args()
     deadline = time.time() + a.timeout
 
-    ti = make_torrent(os.path.abspath(a.data))
+    ti, encoded = make_torrent(os.path.abspath(a.data))
     ih = str(ti.info_hash())
+    if a.mode == "make":
+        with open(a.save, "wb") as f:
+            f.write(encoded)
+        print(json.dumps(describe(ti)), flush=True)
+        return 0
     s = session()
     while s.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.02)
@@ -86,11 +103,9 @@ def main():
             st = h.status()
             if not ready and st.is_seeding and not st.paused:
                 ready = True
-                print(json.dumps({
-                    "port": s.listen_port(), "info_hash": ih,
-                    "piece_length": ti.piece_length(), "total": ti.total_size(),
-                    "pieces": [hex_of(ti.hash_for_piece(i)) for i in range(ti.num_pieces())],
-                }), flush=True)
+                info = describe(ti)
+                info["port"] = s.listen_port()
+                print(json.dumps(info), flush=True)
             time.sleep(0.05)
         return 0
 
