@@ -429,10 +429,9 @@ impl Connection {
         }
         self.confirmed = true;
         if self.state == State::SynSent {
-            if h.ty != PacketType::State && h.ty != PacketType::Data {
-                return;
-            }
-            // The answer to our SYN: its seq_nr is the peer's next one.
+            // The answer to our SYN: an ST_STATE whose seq_nr is the peer's
+            // next sequence number, or (its ST_STATE lost, or the peer
+            // closing at once) a DATA or FIN carrying that number.
             self.ack_nr = h.seq_nr.wrapping_sub(1);
             self.state = State::Connected;
         }

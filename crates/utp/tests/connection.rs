@@ -314,3 +314,33 @@ fn ledbat_backs_off_when_queueing_delay_passes_target() {
     assert!(got > 0.8 * 1_000_000.0 * 10.0, "only {got} bytes in 15 s");
     assert_eq!(&t.received[..], &t.data[..t.received.len()]);
 }
+
+#[test]
+fn a_fin_answering_the_syn_opens_and_ends_the_stream() {
+    // libtorrent answers a SYN with an immediate FIN when it refuses the
+    // connection (e.g. all its torrents paused).
+    let mut sim = clean_pair(13, 1234);
+    let now = sim.now;
+    let syn = sim.a.poll_transmit(now).unwrap();
+    assert_eq!(Packet::parse(&syn).unwrap().header.ty, PacketType::Syn);
+    let h = Header {
+        ty: PacketType::Fin,
+        conn_id: 1000,
+        timestamp_us: 5,
+        timestamp_diff_us: 0,
+        wnd_size: 1 << 20,
+        seq_nr: 777,
+        ack_nr: 1234,
+    };
+    let mut v = Vec::new();
+    encode_parts(&h, None, &[], &mut v);
+    sim.a.handle_packet(&Packet::parse(&v).unwrap(), now);
+    assert_eq!(sim.a.state(), State::Connected);
+    assert!(sim.a.is_eof());
+    let ack = sim.a.poll_transmit(now).unwrap();
+    let p = Packet::parse(&ack).unwrap();
+    assert_eq!(
+        (p.header.ty, p.header.ack_nr, p.header.conn_id),
+        (PacketType::State, 777, 1001)
+    );
+}

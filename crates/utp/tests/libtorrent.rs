@@ -163,10 +163,17 @@ async fn download_every_piece_from_a_libtorrent_seed_over_utp() {
         .await
         .unwrap();
     let lt_addr: SocketAddr = ([127, 0, 0, 1], info.port).into();
+    let t0 = std::time::Instant::now();
     let mut s = timeout(Duration::from_secs(15), sock.connect(lt_addr))
         .await
         .expect("uTP connect in time")
         .expect("uTP connect to libtorrent");
+    // Answered at the first SYN (no retransmission timeout).
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "connect took {:?}",
+        t0.elapsed()
+    );
     let work = async {
         s.write_all(&Handshake::new(info.info_hash, PeerId::generate()).to_bytes())
             .await

@@ -79,7 +79,17 @@ def main():
         dest = os.path.join(a.dir, "dest")
         os.makedirs(dest, exist_ok=True)
         params.save_path = dest
+    # Not paused or auto-managed: libtorrent refuses incoming connections
+    # while every torrent is paused, which a new auto-managed one is until
+    # the next auto-manage tick (about a second).
+    params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
     h = s.add_torrent(params)
+
+    # Announce ourselves only once the torrent is up.
+    want = lt.torrent_status.seeding if a.mode == "seed" else lt.torrent_status.downloading
+    while (h.status().state != want or h.status().paused) and time.time() < deadline:
+        s.pop_alerts()
+        time.sleep(0.02)
 
     pieces = [ti.hash_for_piece(i).hex() for i in range(ti.num_pieces())]
     assert all(hashlib.sha1(data[i * a.piece_length:(i + 1) * a.piece_length]).hexdigest() == pieces[i]
