@@ -58,3 +58,47 @@ pub enum MseError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
+
+impl MseError {
+    /// Whether, on an outgoing connection under [`Policy::Prefer`], the
+    /// failure looks like a peer that does not speak MSE (it hung up or
+    /// never answered with a valid step 2/4), so a new plaintext
+    /// connection is worth trying. Policy refusals and our own bad input
+    /// are not.
+    pub fn suggests_plaintext_retry(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            MseError::Closed | MseError::VcNotFound | MseError::InvalidPublicKey => true,
+            MseError::Io(e) => matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_failures_suggest_plaintext() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(MseError::Io(reset).suggests_plaintext_retry());
+        assert!(MseError::Closed.suggests_plaintext_retry());
+        assert!(MseError::VcNotFound.suggests_plaintext_retry());
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!MseError::Io(other).suggests_plaintext_retry());
+        assert!(!MseError::EncryptionRefused.suggests_plaintext_retry());
+        assert!(!MseError::InitialPayloadTooLong(70).suggests_plaintext_retry());
+        assert!(!MseError::BadCryptoSelect {
+            selected: 1,
+            provided: 2
+        }
+        .suggests_plaintext_retry());
+    }
+}

@@ -54,6 +54,44 @@
 //! plaintext). They have no timeout of their own: wrap them in
 //! `tokio::time::timeout` (a few seconds is plenty; a peer that trickles
 //! bytes could otherwise hold a connection open within the byte bounds).
+//! Flush an [`EncryptedStream`] after writing, as with a `BufWriter`.
+//!
+//! ```no_run
+//! # async fn demo(addr: std::net::SocketAddr, info_hash: [u8; 20], handshake: [u8; 68])
+//! #     -> Result<(), shoal_mse::MseError> {
+//! use std::time::Duration;
+//! use shoal_mse::{connect_encrypted, Policy};
+//! use tokio::net::TcpStream;
+//!
+//! // Outgoing under Prefer: MSE first, plaintext on a new connection if
+//! // the peer does not seem to speak MSE.
+//! let dial = |policy| async move {
+//!     let sock = TcpStream::connect(addr).await?;
+//!     connect_encrypted(sock, info_hash, policy, &handshake).await
+//! };
+//! let limit = Duration::from_secs(10);
+//! let stream = match tokio::time::timeout(limit, dial(Policy::Prefer)).await {
+//!     Ok(Ok(s)) => s,
+//!     Ok(Err(e)) if !e.suggests_plaintext_retry() => return Err(e),
+//!     // Timed out, or the peer does not seem to speak MSE.
+//!     _ => dial(Policy::Off).await?,
+//! };
+//! // `stream` is AsyncRead + AsyncWrite: our handshake has been sent; read
+//! // the peer's.
+//! # drop(stream);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Interop notes
+//!
+//! - libtorrent refuses an IA above 68 bytes: [`connect_encrypted`] sends
+//!   at most 68 bytes as IA and the rest through the stream.
+//! - `SKEY` is the 20-byte info-hash the peer dials with. For a hybrid
+//!   (v1 + v2) torrent, libtorrent 2 may use the v2 info-hash truncated to
+//!   20 bytes: register both in [`KnownInfoHashes`].
+//! - Tested against libtorrent 2.0 (encryption forced both ways) and
+//!   Transmission 3.00 (encryption required), see `tests/interop.rs`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
