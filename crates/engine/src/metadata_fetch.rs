@@ -161,4 +161,3 @@ async fn fetch_from(
         }
     }
 }
-

@@ -54,6 +54,11 @@ pub struct SessionConfig {
     pub choker: ChokerConfig,
     /// Client name sent in the extension handshake (`v`).
     pub client_name: String,
+    /// Bounds per torrent: addresses kept to dial, peers per IP address.
+    pub limits: shoal_swarm::torrent::Limits,
+    /// Most incoming connections from one IP address in their handshake
+    /// at once (loopback exempt when `limits.exempt_loopback`).
+    pub max_handshakes_per_ip: usize,
 }
 
 impl Default for SessionConfig {
@@ -74,6 +79,8 @@ impl Default for SessionConfig {
             storage: StorageConfig::default(),
             choker: ChokerConfig::default(),
             client_name: concat!("Shoal ", env!("CARGO_PKG_VERSION")).to_owned(),
+            limits: shoal_swarm::torrent::Limits::default(),
+            max_handshakes_per_ip: 4,
         }
     }
 }
@@ -272,6 +279,7 @@ impl Session {
             now,
         );
         state.metadata = bytes::Bytes::copy_from_slice(&torrent.info_bytes);
+        state.limits = self.shared.config.limits.clone();
         if opts.super_seed {
             state.enable_super_seeding();
         }
@@ -405,16 +413,76 @@ impl Drop for SetOnDrop {
     }
 }
 
+/// Incoming handshakes under way per IP address; a [`HandshakeSlot`] holds
+/// one.
+#[derive(Debug, Default)]
+struct HandshakesPerIp(Mutex<HashMap<std::net::IpAddr, usize>>);
+
+/// One incoming handshake of an address, given back on drop.
+#[derive(Debug)]
+pub(crate) struct HandshakeSlot {
+    _global: tokio::sync::OwnedSemaphorePermit,
+    per_ip: Option<(Arc<HandshakesPerIp>, std::net::IpAddr)>,
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        if let Some((map, ip)) = self.per_ip.take() {
+            if let Ok(mut m) = map.0.lock() {
+                if let Some(n) = m.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(&ip);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl HandshakesPerIp {
+    /// Take a slot for `ip` if it has fewer than `max` handshakes under way.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<Arc<Self>> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(self.clone())
+    }
+}
+
 async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES));
+    let per_ip = Arc::new(HandshakesPerIp::default());
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
+                // One host cannot take every handshake slot: past a few at
+                // once from its address, its connections are closed.
+                let ip = addr.ip();
+                let limits = &shared.config.limits;
+                let ip_slot = if limits.exempt_loopback && ip.is_loopback() {
+                    None
+                } else {
+                    match per_ip.take(ip, shared.config.max_handshakes_per_ip) {
+                        Some(map) => Some((map, ip)),
+                        None => {
+                            debug!(%addr, "too many handshakes from this address: connection closed");
+                            continue;
+                        }
+                    }
+                };
                 let Ok(permit) = handshakes.clone().try_acquire_owned() else {
                     debug!(%addr, "too many incoming handshakes: connection closed");
                     continue;
                 };
-                tokio::spawn(crate::peer::accept(shared.clone(), stream, addr, permit));
+                let slot = HandshakeSlot {
+                    _global: permit,
+                    per_ip: ip_slot,
+                };
+                tokio::spawn(crate::peer::accept(shared.clone(), stream, addr, slot));
             }
             Err(e) => {
                 // Out of descriptors and the like: back off a little.

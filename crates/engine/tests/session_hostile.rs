@@ -240,7 +240,10 @@ async fn corrupt_data_bans_its_sender_only() {
         let answered = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
             .await
             .is_ok_and(|r| r.is_ok());
-        assert!(!answered, "a banned address got a handshake back (attempt {attempt})");
+        assert!(
+            !answered,
+            "a banned address got a handshake back (attempt {attempt})"
+        );
     }
     // An honest peer on another address is still welcome.
     let (_s, answered) = handshake(s1.local_addr(), torrent.info_hash.0).await;

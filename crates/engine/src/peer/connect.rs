@@ -108,7 +108,7 @@ pub(crate) async fn accept(
     session: Arc<SessionShared>,
     mut stream: TcpStream,
     addr: SocketAddr,
-    handshake_permit: tokio::sync::OwnedSemaphorePermit,
+    handshake_permit: crate::session::HandshakeSlot,
 ) {
     let _ = stream.set_nodelay(true);
     let timeout = session.config.handshake_timeout;

@@ -21,8 +21,12 @@ use crate::storage::Storage;
 use crate::torrent::{PeerSignal, Refusal, TorrentShared};
 use crate::PeerKey;
 
-/// Socket read size.
+/// Largest socket read, and so the most a connection's receive buffer
+/// grows to.
 const READ_CHUNK: usize = 256 * 1024;
+/// A connection's receive buffer at first: it doubles each time a read
+/// fills it, up to [`READ_CHUNK`], so idle and slow peers cost little.
+const FIRST_READ_CHUNK: usize = 16 * 1024;
 /// Most block bytes read from storage and written in one batch.
 const UPLOAD_BATCH: u64 = 1 << 20;
 /// Longest a batch may take to write before the peer is dropped.
@@ -115,7 +119,8 @@ async fn read_loop(
     mut reader: OwnedReadHalf,
     mut decoder: MessageDecoder,
 ) -> String {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut chunk = FIRST_READ_CHUNK;
+    let mut buf = BytesMut::with_capacity(chunk);
     let mut msgs = Vec::with_capacity(64);
     let mut effects = Vec::with_capacity(64);
     let limiter = t.session.download_limit.clone();
@@ -123,18 +128,18 @@ async fn read_loop(
         if signal.is_closed() {
             return "closed".into();
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
         }
         let want = match &limiter {
             Some(l) => {
                 let n = tokio::select! {
-                    n = l.available(READ_CHUNK as u64) => n,
+                    n = l.available(chunk as u64) => n,
                     _ = signal.closed() => return "closed".into(),
                 };
                 n as usize
             }
-            None => READ_CHUNK,
+            None => chunk,
         };
         let read = {
             let mut limited = (&mut buf).limit(want.max(1));
@@ -150,6 +155,10 @@ async fn read_loop(
         };
         if let Some(l) = &limiter {
             l.consume(n as u64);
+        }
+        if n >= want && chunk < READ_CHUNK {
+            // The peer fills whatever we offer: read more at a time.
+            chunk = (chunk * 2).min(READ_CHUNK);
         }
         let mut violation = None;
         loop {

@@ -3,9 +3,9 @@
 
 mod signal;
 
-pub(crate) use signal::PeerSignal;
 pub use shoal_swarm::torrent::Contribution;
 pub(crate) use shoal_swarm::torrent::{Refusal, TorrentState};
+pub(crate) use signal::PeerSignal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -51,6 +51,9 @@ pub struct TorrentStats {
     pub peers_seen: usize,
     /// Every piece is verified.
     pub complete: bool,
+    /// Memory held by the torrent's peer bookkeeping (peer states with
+    /// their outboxes and queues, addresses to dial, bans), in bytes.
+    pub peer_memory: u64,
 }
 
 /// The torrent's pure state and the signals of its peers' tasks, under
@@ -246,6 +249,7 @@ impl TorrentShared {
             peers: st.peer_count(),
             peers_seen: st.peers_seen(),
             complete: st.is_complete(),
+            peer_memory: st.peer_memory() as u64,
         }
     }
 

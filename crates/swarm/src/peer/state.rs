@@ -20,9 +20,9 @@ use shoal_wire::{ExtensionHandshake, Message, EXTENSION_HANDSHAKE_ID};
 use thiserror::Error;
 
 use crate::bitfield::Bitfield;
-use crate::ut_metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
 use crate::picker::{BlockRequest, BlockStatus, PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
+use crate::ut_metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
 use crate::PeerKey;
 
 /// Why a peer was dropped.
@@ -71,6 +71,10 @@ pub enum PeerError {
     /// Nothing received for too long.
     #[error("timed out: nothing received for {0:?}")]
     Inactive(Duration),
+    /// The peer keeps asking but does not read our answers: more than the
+    /// outbox may hold is waiting to be sent to it.
+    #[error("peer is not reading: {0} bytes waiting to be sent")]
+    NotReading(usize),
 }
 
 /// Tunables of a [`PeerState`].
@@ -165,6 +169,23 @@ const MAX_BAD_REQUESTS: u32 = 64;
 /// (clients send about 10).
 const MAX_ALLOWED_FAST: usize = 32;
 
+/// Most bytes of encoded messages waiting for one peer (besides our
+/// bitfield, which may be larger for huge torrents). Control messages
+/// never come near it; a peer that keeps asking for replies (rejects,
+/// metadata) without reading them reaches it and is dropped
+/// ([`PeerError::NotReading`]). Block payloads are not in the outbox:
+/// they are read from storage as the writer sends them.
+pub const MAX_OUTBOX: usize = 256 * 1024;
+
+/// Metadata replies (16 KiB each) are only queued while the outbox holds
+/// less than this; requests beyond it are rejected (BEP 9 allows it), so
+/// at most a few replies are in flight per peer.
+pub const METADATA_OUTBOX_BUDGET: usize = 64 * 1024;
+
+/// Metadata requests answered (with data or a reject) per connection;
+/// later ones are ignored.
+const MAX_METADATA_REQUESTS: u32 = 4096;
+
 /// The state of one peer connection; see the [module documentation](self).
 #[derive(Debug)]
 pub struct PeerState {
@@ -211,6 +232,8 @@ pub struct PeerState {
     listen_port: Option<u16>,
     their_ut_metadata: Option<u8>,
     metadata_requests: u32,
+    /// The outbox bound: [`MAX_OUTBOX`] plus our bitfield's size.
+    max_outbox: usize,
 }
 
 impl PeerState {
@@ -260,6 +283,7 @@ impl PeerState {
             listen_port: None,
             their_ut_metadata: None,
             metadata_requests: 0,
+            max_outbox: MAX_OUTBOX + piece_count.div_ceil(8) as usize,
         }
     }
 
@@ -398,12 +422,43 @@ impl PeerState {
     }
 
     /// Answer a metadata request with the piece of `metadata` (the info
-    /// dictionary) it asked for.
+    /// dictionary) it asked for, or with a reject while earlier replies
+    /// still wait in the outbox (see [`METADATA_OUTBOX_BUDGET`]).
     pub fn send_metadata(&mut self, metadata: &Bytes, piece: u32, now: Instant) {
         if let Some(id) = self.their_ut_metadata {
-            let msg = crate::ut_metadata::serve(metadata, piece).to_message(id);
-            self.send(&msg, now);
+            let reply = if self.outbox.len() < METADATA_OUTBOX_BUDGET {
+                crate::ut_metadata::serve(metadata, piece)
+            } else {
+                MetadataMessage::Reject { piece }
+            };
+            self.send(&reply.to_message(id), now);
         }
+    }
+
+    /// Bytes of encoded messages waiting to be sent.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// An estimate of the memory this peer's state holds, in bytes: the
+    /// outbox and every queue, by capacity.
+    pub fn memory(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<PeerState>()
+            + self.outbox.capacity()
+            + self.requests.capacity() * size_of::<Pending>()
+            + self.recently_cancelled.capacity() * size_of::<BlockRequest>()
+            + self.upload_queue.capacity() * size_of::<BlockRequest>()
+            + self.allowed_fast.capacity() * size_of::<u32>()
+            + self.client.as_ref().map_or(0, String::capacity)
+    }
+
+    /// Fails once more is waiting to be sent than the outbox may hold.
+    fn check_outbox(&self) -> Result<(), PeerError> {
+        if self.outbox.len() > self.max_outbox {
+            return Err(PeerError::NotReading(self.outbox.len()));
+        }
+        Ok(())
     }
 
     /// Queue a message.
@@ -531,6 +586,7 @@ impl PeerState {
         if quiet >= self.config.inactivity_timeout {
             return Err(PeerError::Inactive(quiet));
         }
+        self.check_outbox()?;
         if let Some(oldest) = self.requests.front() {
             let since = self.last_block.map_or(oldest.sent, |b| b.max(oldest.sent));
             if now.saturating_duration_since(since) >= self.config.snub_timeout {
@@ -583,6 +639,17 @@ impl PeerState {
 
     /// Handle one message from the peer.
     pub fn on_message(
+        &mut self,
+        msg: Message,
+        picker: &mut PiecePicker,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), PeerError> {
+        self.handle_message(msg, picker, now, effects)?;
+        self.check_outbox()
+    }
+
+    fn handle_message(
         &mut self,
         msg: Message,
         picker: &mut PiecePicker,
@@ -742,8 +809,10 @@ impl PeerState {
                     if let Ok(MetadataMessage::Request { piece }) = MetadataMessage::parse(&payload)
                     {
                         // Requests beyond a generous budget are ignored.
-                        self.metadata_requests += 1;
-                        if self.their_ut_metadata.is_some() && self.metadata_requests <= 4096 {
+                        self.metadata_requests = self.metadata_requests.saturating_add(1);
+                        if self.their_ut_metadata.is_some()
+                            && self.metadata_requests <= MAX_METADATA_REQUESTS
+                        {
                             effects.push(Effect::MetadataRequest { piece });
                         }
                     }

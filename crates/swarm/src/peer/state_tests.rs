@@ -743,3 +743,92 @@ fn rejects_of_requests_made_before_a_choke_keep_the_allowed_fast_set() {
         .collect();
     assert_eq!(again, vec![5, 5]);
 }
+
+/// The peer's extension handshake offering `ut_metadata` under id 7.
+fn ut_metadata_handshake() -> Message {
+    let mut hs = ExtensionHandshake::default();
+    hs.m.insert(UT_METADATA.into(), 7);
+    hs.to_message()
+}
+
+/// A request for metadata piece `piece`, as the peer sends it to us.
+fn metadata_request(piece: u32) -> Message {
+    // Addressed to our id for the extension.
+    let request = MetadataMessage::Request { piece };
+    request.to_message(UT_METADATA_ID)
+}
+
+#[test]
+fn metadata_requests_from_a_peer_that_never_reads_stay_bounded() {
+    let now = Instant::now();
+    let mut pk = picker();
+    let mut p = peer(1, true, now);
+    // A 100 KiB info dictionary: 7 pieces of 16 KiB.
+    let metadata = Bytes::from(vec![b'x'; 100 * 1024]);
+    feed(&mut p, &mut pk, now, vec![ut_metadata_handshake()]).unwrap();
+    let mut data_replies = 0;
+    let mut peak = 0;
+    for i in 0..5_000u32 {
+        let mut effects = Vec::new();
+        match p.on_message(metadata_request(i % 7), &mut pk, now, &mut effects) {
+            Ok(()) => {}
+            Err(PeerError::NotReading(n)) => {
+                assert!(n <= MAX_OUTBOX + 64 * 1024, "outbox grew to {n}");
+                break;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        for e in effects {
+            if let Effect::MetadataRequest { piece } = e {
+                let before = p.outbox_len();
+                p.send_metadata(&metadata, piece, now);
+                if p.outbox_len() - before > 1024 {
+                    data_replies += 1;
+                }
+            }
+        }
+        peak = peak.max(p.outbox_len());
+    }
+    // Nothing was ever taken from the outbox: only the first few requests
+    // got data, the rest were rejected, and the outbox stayed small.
+    assert!(data_replies <= 5, "{data_replies} data replies queued");
+    assert!(
+        peak <= MAX_OUTBOX + 17 * 1024,
+        "outbox peaked at {peak} bytes"
+    );
+    assert!(
+        p.memory() < 2 * MAX_OUTBOX,
+        "state holds {} bytes",
+        p.memory()
+    );
+}
+
+#[test]
+fn choked_requests_from_a_peer_that_never_reads_get_it_dropped() {
+    let now = Instant::now();
+    let mut pk = picker();
+    for piece in 0..PIECES {
+        pk.mark_have(piece).unwrap();
+    }
+    let mut p = peer(1, true, now);
+    let request = Message::Request {
+        index: 0,
+        begin: 0,
+        length: BLOCK_SIZE,
+    };
+    // We choke it; every request is rejected (fast extension), and it
+    // never reads the rejects.
+    let mut result = Ok(());
+    for _ in 0..100_000 {
+        let mut effects = Vec::new();
+        result = p.on_message(request.clone(), &mut pk, now, &mut effects);
+        assert!(p.outbox_len() <= MAX_OUTBOX + 64, "{}", p.outbox_len());
+        if result.is_err() {
+            break;
+        }
+    }
+    assert!(
+        matches!(result, Err(PeerError::NotReading(_))),
+        "{result:?}"
+    );
+}

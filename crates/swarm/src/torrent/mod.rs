@@ -7,4 +7,4 @@ mod smartban;
 mod state;
 mod superseed;
 
-pub use state::{Action, Candidate, Contribution, PeerSlot, Refusal, TorrentState};
+pub use state::{Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState};

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use shoal_wire::PeerId;
 use tracing::{debug, info, warn};
 
@@ -103,6 +104,38 @@ pub struct Candidate {
     pub is_self: bool,
 }
 
+/// Bounds on what the network can make a torrent hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most addresses kept to dial (libtorrent's `max_peerlist_size`). A
+    /// full list makes room by dropping the address that failed most; an
+    /// address nobody has tried is never dropped for another.
+    pub max_candidates: usize,
+    /// Most connected peers from one IP address (libtorrent allows one),
+    /// so one host cannot take every peer slot.
+    pub max_peers_per_ip: usize,
+    /// Loopback addresses are exempt from `max_peers_per_ip`: every peer
+    /// on them is a process of this machine (local test swarms run many).
+    pub exempt_loopback: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_candidates: 2000,
+            max_peers_per_ip: 1,
+            exempt_loopback: true,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether the per-address limit applies to `ip`.
+    fn limits_ip(&self, ip: IpAddr) -> bool {
+        !(self.exempt_loopback && ip.is_loopback())
+    }
+}
+
 /// Why a handshaken connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -114,6 +147,9 @@ pub enum Refusal {
     Full,
     /// The torrent is stopping.
     ShuttingDown,
+    /// As many peers from its IP address as [`Limits::max_peers_per_ip`]
+    /// are connected already.
+    TooManyFromAddress,
 }
 
 /// Mutable state of a torrent.
@@ -134,6 +170,8 @@ pub struct TorrentState {
     smartban: SmartBan,
     /// Addresses we may dial.
     pub candidates: HashMap<SocketAddr, Candidate>,
+    /// Bounds on what peers and trackers can make us hold.
+    pub limits: Limits,
     contributions: HashMap<SocketAddr, Contribution>,
     peers_seen: HashSet<PeerId>,
     /// Payload bytes received and stored.
@@ -172,6 +210,7 @@ impl TorrentState {
             banned: HashSet::new(),
             smartban: SmartBan::default(),
             candidates: HashMap::new(),
+            limits: Limits::default(),
             contributions: HashMap::new(),
             peers_seen: HashSet::new(),
             downloaded: 0,
@@ -276,53 +315,133 @@ impl TorrentState {
         self.picker.is_finished()
     }
 
-    /// Add a candidate address (from a tracker or the user).
-    pub fn add_candidate(&mut self, addr: SocketAddr, explicit: bool, now: Instant) {
+    /// Add a candidate address (from a tracker, a peer or the user).
+    /// Returns whether it is (now or already) on the list: a full list
+    /// takes a new address only in place of one that failed to connect,
+    /// and user-given (`explicit`) addresses always get in.
+    pub fn add_candidate(&mut self, addr: SocketAddr, explicit: bool, now: Instant) -> bool {
         if self.banned.contains(&addr.ip()) {
-            return;
+            return false;
         }
-        let c = self.candidates.entry(addr).or_insert(Candidate {
-            explicit,
-            failures: 0,
-            next_attempt: now,
-            busy: false,
-            is_self: false,
-        });
-        c.explicit |= explicit;
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.explicit |= explicit;
+            return true;
+        }
+        if self.candidates.len() >= self.limits.max_candidates && !self.drop_worst_candidate() {
+            if !explicit {
+                return false;
+            }
+        }
+        self.candidates.insert(
+            addr,
+            Candidate {
+                explicit,
+                failures: 0,
+                next_attempt: now,
+                busy: false,
+                is_self: false,
+            },
+        );
+        true
     }
 
-    /// Whether a connected peer is at `addr` (its address or listen port).
-    fn connected_to(&self, addr: SocketAddr) -> bool {
-        self.peers.values().any(|p| {
-            p.addr == addr
-                || (p.addr.ip() == addr.ip() && p.state.listen_port() == Some(addr.port()))
-        })
+    /// Make room on the candidate list by dropping the address that failed
+    /// most (not one being dialed, nor one the user gave). Returns false
+    /// if no address has failed.
+    fn drop_worst_candidate(&mut self) -> bool {
+        let worst = self
+            .candidates
+            .iter()
+            .filter(|(_, c)| !c.busy && !c.explicit && (c.failures > 0 || c.is_self))
+            .max_by_key(|(a, c)| (c.is_self, c.failures, **a))
+            .map(|(a, _)| *a);
+        match worst {
+            Some(a) => {
+                self.candidates.remove(&a);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every address a connected peer is reachable at (the connection's
+    /// and, for incoming ones, its listen port), built once per call so
+    /// candidate scans stay linear.
+    fn connected_addrs(&self) -> HashSet<SocketAddr> {
+        let mut set = HashSet::with_capacity(self.peers.len() * 2);
+        for p in self.peers.values() {
+            set.insert(p.addr);
+            if let Some(port) = p.state.listen_port() {
+                set.insert(SocketAddr::new(p.addr.ip(), port));
+            }
+        }
+        set
+    }
+
+    /// Connected peers per IP address, for addresses the per-IP limit
+    /// applies to.
+    fn peers_per_ip(&self) -> HashMap<IpAddr, usize> {
+        let mut m = HashMap::new();
+        for p in self.peers.values() {
+            if self.limits.limits_ip(p.addr.ip()) {
+                *m.entry(p.addr.ip()).or_insert(0) += 1;
+            }
+        }
+        m
     }
 
     /// Whether candidate `addr` may be dialed now: not under way, not
-    /// ourselves, its backoff over, not banned, not connected already.
-    fn dialable(&self, addr: SocketAddr, c: &Candidate, now: Instant) -> bool {
+    /// ourselves, its backoff over, not banned, not connected already, its
+    /// address below the per-IP limit.
+    fn dialable(
+        &self,
+        addr: SocketAddr,
+        c: &Candidate,
+        now: Instant,
+        connected: &HashSet<SocketAddr>,
+        per_ip: &HashMap<IpAddr, usize>,
+    ) -> bool {
         !c.busy
             && !c.is_self
             && c.next_attempt <= now
             && !self.banned.contains(&addr.ip())
-            && !self.connected_to(addr)
+            && !connected.contains(&addr)
+            && per_ip.get(&addr.ip()).copied().unwrap_or(0) < self.limits.max_peers_per_ip
     }
 
-    /// Candidates to dial now, marked busy; at most `max`.
+    /// Candidates to dial now, marked busy; at most `max`. Those that
+    /// failed least go first, in random order among equals, so no address
+    /// range is always first (linear in candidates plus peers).
     pub fn take_candidates(&mut self, now: Instant, max: usize) -> Vec<SocketAddr> {
         let mut out = Vec::new();
         if max == 0 || self.shutting_down {
             return out;
         }
-        let mut ready: Vec<SocketAddr> = self
+        let connected = self.connected_addrs();
+        let mut per_ip = self.peers_per_ip();
+        let mut ready: Vec<(u32, SocketAddr)> = self
             .candidates
             .iter()
-            .filter(|(a, c)| self.dialable(**a, c, now))
-            .map(|(a, _)| *a)
+            .filter(|(a, c)| self.dialable(**a, c, now, &connected, &per_ip))
+            .map(|(a, c)| (c.failures, *a))
             .collect();
-        ready.sort_unstable();
-        for addr in ready.into_iter().take(max) {
+        ready.shuffle(&mut self.rng);
+        ready.sort_by_key(|(failures, _)| *failures);
+        let limits = &self.limits;
+        let picked = ready.into_iter().map(|(_, a)| a).filter(|a| {
+            // One dial per address at a time toward the per-IP limit.
+            if !limits.limits_ip(a.ip()) {
+                return true;
+            }
+            let n = per_ip.entry(a.ip()).or_insert(0);
+            if *n >= limits.max_peers_per_ip {
+                return false;
+            }
+            *n += 1;
+            true
+        });
+        let picked: Vec<SocketAddr> = picked.take(max).collect();
+        for addr in picked {
             if let Some(c) = self.candidates.get_mut(&addr) {
                 c.busy = true;
                 out.push(addr);
@@ -380,6 +499,17 @@ impl TorrentState {
         }
         if self.banned.contains(&addr.ip()) {
             return Err(Refusal::Banned);
+        }
+        if self.limits.limits_ip(addr.ip())
+            && self
+                .peers
+                .values()
+                .filter(|p| p.addr.ip() == addr.ip())
+                .count()
+                >= self.limits.max_peers_per_ip
+            && !self.peers.values().any(|p| p.peer_id == peer_id)
+        {
+            return Err(Refusal::TooManyFromAddress);
         }
         if let Some((&old, slot)) = self.peers.iter().find(|(_, p)| p.peer_id == peer_id) {
             // Both ends connected at once: keep the connection initiated by
@@ -449,10 +579,12 @@ impl TorrentState {
         {
             return false;
         }
+        let connected = self.connected_addrs();
+        let per_ip = self.peers_per_ip();
         let waiting = self
             .candidates
             .iter()
-            .any(|(a, c)| self.dialable(*a, c, now));
+            .any(|(a, c)| self.dialable(*a, c, now, &connected, &per_ip));
         if !waiting {
             return false;
         }
@@ -833,6 +965,24 @@ impl TorrentState {
     /// Banned addresses.
     pub fn banned(&self) -> impl Iterator<Item = &IpAddr> {
         self.banned.iter()
+    }
+
+    /// An estimate of the memory the torrent's peer bookkeeping holds, in
+    /// bytes: every peer's state (outbox and queues), the candidate list,
+    /// bans and smart-ban records.
+    pub fn peer_memory(&self) -> usize {
+        use std::mem::size_of;
+        let peers: usize = self
+            .peers
+            .values()
+            .map(|p| p.state.memory() + size_of::<PeerSlot>())
+            .sum();
+        let candidates =
+            self.candidates.capacity() * (size_of::<SocketAddr>() + size_of::<Candidate>());
+        let bans = self.banned.capacity() * size_of::<IpAddr>();
+        let smartban = self.smartban.tracked_pieces()
+            * (size_of::<u32>() + self.picker.blocks_in_piece(0) as usize * 40);
+        peers + candidates + bans + smartban
     }
 
     /// Number of connected peers.

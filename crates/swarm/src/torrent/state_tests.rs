@@ -173,3 +173,132 @@ fn a_super_seeded_peer_that_lacks_nothing_more_still_closes_its_offers() {
         .unwrap();
     assert_eq!(ss(&st, 7), 0, "a fulfilled offer still counts as open");
 }
+
+fn public(n: u32, port: u16) -> SocketAddr {
+    SocketAddr::from(([203, (n >> 16) as u8, (n >> 8) as u8, n as u8], port))
+}
+
+#[test]
+fn the_candidate_list_is_capped_and_keeps_untried_addresses() {
+    let mut st = state();
+    st.limits.max_candidates = 100;
+    let now = Instant::now();
+    // A tracker (or PEX) floods us with addresses.
+    let accepted = (0..10_000)
+        .filter(|&n| st.add_candidate(public(n, 6881), false, now))
+        .count();
+    assert_eq!(accepted, 100);
+    assert_eq!(st.candidates.len(), 100);
+    // A user-given address always gets in.
+    assert!(st.add_candidate(public(50_000, 1), true, now));
+    // Once some fail, fresh addresses take their places.
+    let taken = st.take_candidates(now, 10);
+    for a in &taken {
+        st.candidate_done(*a, false, false, now);
+    }
+    let fresh = (20_000..20_100)
+        .filter(|&n| st.add_candidate(public(n, 6881), false, now))
+        .count();
+    assert_eq!(fresh, 10, "failed addresses make room, untried ones do not");
+    assert!(st.candidates.len() <= 101);
+}
+
+#[test]
+fn candidates_are_dialed_in_a_fair_order() {
+    let now = Instant::now();
+    let mut firsts = HashSet::new();
+    for seed in 0..8 {
+        let mut st = state();
+        st.rng = StdRng::seed_from_u64(seed);
+        for n in 0..200 {
+            st.add_candidate(public(n, 6881), false, now);
+        }
+        let taken = st.take_candidates(now, 5);
+        assert_eq!(taken.len(), 5);
+        firsts.insert(taken[0]);
+        // Not simply the lowest addresses.
+        let lowest: Vec<SocketAddr> = (0..5).map(|n| public(n, 6881)).collect();
+        assert_ne!(taken, lowest);
+    }
+    assert!(firsts.len() > 1, "the same address always goes first");
+}
+
+#[test]
+fn one_connection_per_ip_unless_loopback() {
+    let mut st = state();
+    let now = Instant::now();
+    let make = |key| PeerState::new(key, PIECES, true, false, PeerConfig::default(), now);
+    let host = |port| SocketAddr::from(([198, 51, 100, 7], port));
+    assert!(st
+        .register(host(1000), id(1), false, id(0), 50, make, now)
+        .is_ok());
+    for (i, port) in (1001..1300).enumerate() {
+        let r = st.register(
+            host(port),
+            id(2 + (i % 200) as u8),
+            false,
+            id(0),
+            50,
+            make,
+            now,
+        );
+        assert_eq!(r, Err(Refusal::TooManyFromAddress));
+    }
+    assert_eq!(st.peer_count(), 1);
+    // Another address is welcome, and loopback peers are exempt.
+    assert!(st
+        .register(
+            SocketAddr::from(([198, 51, 100, 8], 1)),
+            id(3),
+            false,
+            id(0),
+            50,
+            make,
+            now
+        )
+        .is_ok());
+    for n in 10..20 {
+        assert!(st
+            .register(
+                SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(n))),
+                id(n),
+                false,
+                id(0),
+                50,
+                make,
+                now
+            )
+            .is_ok());
+    }
+    // A candidate on a host we are connected to is not dialed.
+    st.add_candidate(host(2000), false, now);
+    st.add_candidate(SocketAddr::from(([198, 51, 100, 9], 1)), false, now);
+    let taken = st.take_candidates(now, 10);
+    assert_eq!(taken, vec![SocketAddr::from(([198, 51, 100, 9], 1))]);
+}
+
+#[test]
+fn per_ip_limit_applies_to_loopback_when_asked() {
+    let mut st = state();
+    st.limits.exempt_loopback = false;
+    let now = Instant::now();
+    let make = |key| PeerState::new(key, PIECES, true, false, PeerConfig::default(), now);
+    let lo = |port| SocketAddr::from(([127, 0, 0, 3], port));
+    assert!(st
+        .register(lo(1), id(1), false, id(0), 50, make, now)
+        .is_ok());
+    assert_eq!(
+        st.register(lo(2), id(2), false, id(0), 50, make, now),
+        Err(Refusal::TooManyFromAddress)
+    );
+}
+
+#[test]
+fn peer_memory_is_reported_and_grows_with_peers() {
+    let mut st = state();
+    let empty = st.peer_memory();
+    for n in 1..=20 {
+        join(&mut st, n, Duration::ZERO, 50).unwrap();
+    }
+    assert!(st.peer_memory() > empty);
+}
