@@ -232,27 +232,57 @@ fn torrent_of(info: &serde_json::Value, data: &[u8]) -> ([u8; 20], Vec<[u8; 20]>
     (ih, hashes)
 }
 
-#[test]
-fn we_download_from_a_libtorrent_seed_with_forced_encryption() {
+/// Download from a libtorrent seed (`enc`: its encryption settings) with
+/// our `policy`; the payload method it ends up with.
+fn download_from_libtorrent(enc: &str, policies: &[(Policy, CryptoMethod)]) {
     require_libtorrent();
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = content(dir.path());
-    let script = Script::start(&["seed", path.to_str().unwrap(), "--timeout", "90"]);
+    let script = Script::start(&[
+        "seed",
+        path.to_str().unwrap(),
+        "--timeout",
+        "90",
+        "--enc",
+        enc,
+    ]);
     let info = script.next_json(LIMIT);
     let port = info["port"].as_u64().unwrap() as u16;
     let (ih, hashes) = torrent_of(&info, &data);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (pieces, method) = rt
-        .block_on(async {
-            timeout(
-                LIMIT,
-                download(port, ih, &hashes, data.len(), Policy::Require),
-            )
-            .await
-        })
-        .expect("download timed out");
-    assert_eq!(method, CryptoMethod::Rc4);
-    check_pieces(&pieces, &hashes, &data);
+    for &(policy, expected) in policies {
+        let (pieces, method) = rt
+            .block_on(async {
+                timeout(LIMIT, download(port, ih, &hashes, data.len(), policy)).await
+            })
+            .expect("download timed out");
+        assert_eq!(method, expected, "{policy:?} against libtorrent ({enc})");
+        check_pieces(&pieces, &hashes, &data);
+    }
+}
+
+#[test]
+fn we_download_from_a_libtorrent_seed_with_forced_encryption() {
+    download_from_libtorrent(
+        "forced",
+        &[
+            (Policy::Require, CryptoMethod::Rc4),
+            (Policy::Prefer, CryptoMethod::Rc4),
+        ],
+    );
+}
+
+#[test]
+fn we_download_from_a_libtorrent_seed_at_its_defaults() {
+    // libtorrent selects plaintext when offered both (prefer_rc4 off), and
+    // RC4 when that is all we offer.
+    download_from_libtorrent(
+        "default",
+        &[
+            (Policy::Prefer, CryptoMethod::Plaintext),
+            (Policy::Require, CryptoMethod::Rc4),
+        ],
+    );
 }
 
 /// Serve `data` to one peer on `s` (after the MSE handshake) until it
@@ -303,8 +333,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     served
 }
 
-#[test]
-fn libtorrent_downloads_from_us_with_forced_encryption() {
+/// A libtorrent leecher (`enc`: its encryption settings) dials us; we
+/// accept under `policy` and serve it; `expected` is the payload method.
+fn libtorrent_downloads_from_us(enc: &str, policy: Policy, expected: CryptoMethod) {
     require_libtorrent();
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = content(dir.path());
@@ -320,6 +351,8 @@ fn libtorrent_downloads_from_us_with_forced_encryption() {
         &port,
         "--timeout",
         "90",
+        "--enc",
+        enc,
     ]);
     let ih = unhex20(script.next_json(LIMIT)["info_hash"].as_str().unwrap());
     let server_data = data.clone();
@@ -327,12 +360,14 @@ fn libtorrent_downloads_from_us_with_forced_encryption() {
         // Two unknown torrents besides the real one.
         let known = KnownInfoHashes::new([[1; 20], ih, [2; 20]]);
         let (sock, _) = listener.accept().await.unwrap();
-        let acc = accept(sock, &known, Policy::Require)
+        let acc = accept(sock, &known, policy)
             .await
             .expect("MSE handshake from libtorrent");
+        // libtorrent dials with MSE first in both settings.
         assert_eq!(acc.info_hash, Some(ih));
         let mut s = acc.stream;
-        assert_eq!(s.method(), CryptoMethod::Rc4);
+        assert!(s.is_mse());
+        assert_eq!(s.method(), expected);
         // libtorrent sends its BitTorrent handshake as the initial payload.
         assert!(acc.initial_payload.len() >= 20);
         assert_eq!(&acc.initial_payload[..20], b"\x13BitTorrent protocol");
@@ -350,6 +385,17 @@ fn libtorrent_downloads_from_us_with_forced_encryption() {
         .expect("server did not end")
         .expect("server panicked");
     assert!(served >= data.len(), "served {served} of {}", data.len());
+}
+
+#[test]
+fn libtorrent_downloads_from_us_with_forced_encryption() {
+    libtorrent_downloads_from_us("forced", Policy::Require, CryptoMethod::Rc4);
+}
+
+#[test]
+fn libtorrent_at_its_defaults_downloads_from_us() {
+    // It offers RC4 and plaintext; we pick RC4.
+    libtorrent_downloads_from_us("default", Policy::Prefer, CryptoMethod::Rc4);
 }
 
 /// A child process killed (and reaped) on drop.

@@ -1,14 +1,16 @@
 """A libtorrent peer with encryption forced, for the MSE interop tests.
 
 usage: lt_mse.py make DATA_FILE TORRENT_OUT
-       lt_mse.py seed DATA_FILE [--timeout SECS]
-       lt_mse.py leech DATA_FILE SAVE_DIR PEER_PORT [--timeout SECS]
+       lt_mse.py seed DATA_FILE [--timeout SECS] [--enc forced|default]
+       lt_mse.py leech DATA_FILE SAVE_DIR PEER_PORT [--timeout SECS] [--enc ...]
 
 Both modes make a single-file v1 torrent of DATA_FILE (32 KiB pieces;
 the same file gives the same info-hash) and run a libtorrent session on
-127.0.0.1 with TCP only (uTP, DHT, LSD, UPnP, NAT-PMP off), encryption
-forced both ways (out_enc_policy = in_enc_policy = 0) at RC4 only
-(allowed_enc_level = 2), several connections per IP allowed.
+127.0.0.1 with TCP only (uTP, DHT, LSD, UPnP, NAT-PMP off), several
+connections per IP allowed, and with --enc forced (the default)
+encryption forced both ways (out_enc_policy = in_enc_policy = 0) at RC4
+only (allowed_enc_level = 2), or with --enc default libtorrent's own
+encryption defaults (enabled, RC4 or plaintext, plaintext preferred).
 
 make: writes the torrent to TORRENT_OUT, prints {"info_hash",
 "piece_length", "total", "pieces"} and exits.
@@ -29,17 +31,25 @@ import time
 import libtorrent as lt
 
 
-def session():
-    return lt.session({
+def session(enc):
+    if enc == "forced":
+        crypto = {"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2}
+    else:
+        # libtorrent's defaults: encryption enabled (tried first outgoing,
+        # both accepted incoming), RC4 or plaintext, plaintext preferred.
+        crypto = {"out_enc_policy": 1, "in_enc_policy": 1, "allowed_enc_level": 3,
+                  "prefer_rc4": False}
+    settings = {
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False,
         "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
-        "out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2,
         "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert.category_t.error_notification
         | lt.alert.category_t.peer_notification,
-    })
+    }
+    settings.update(crypto)
+    return lt.session(settings)
 
 
 def make_torrent(path):
@@ -77,6 +87,7 @@ def main():
     p.add_argument("save", nargs="?", help="leech: SAVE_DIR; make: TORRENT_OUT")
     p.add_argument("peer_port", nargs="?", type=int)
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--enc", choices=["forced", "default"], default="forced")
     a = p.parse_args()
     deadline = time.time() + a.timeout
 
@@ -87,7 +98,7 @@ def main():
             f.write(encoded)
         print(json.dumps(describe(ti)), flush=True)
         return 0
-    s = session()
+    s = session(a.enc)
     while s.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.02)
 
