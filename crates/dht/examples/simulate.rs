@@ -13,8 +13,15 @@ mod sim;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1000, 10000] } else { sizes };
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1000, 10000]
+    } else {
+        sizes
+    };
     for n in sizes {
         let started = Instant::now();
         let mut s = sim::Sim::new(n, 7);
@@ -22,7 +29,10 @@ fn main() {
         let spacing = Duration::from_micros(200_000_000 / n as u64);
         s.join_all(spacing, Duration::from_secs(120));
         let joined = started.elapsed();
-        println!("{n} nodes: joined in {joined:.2?} wall time, mean routing table {:.1} nodes", s.mean_table());
+        println!(
+            "{n} nodes: joined in {joined:.2?} wall time, mean routing table {:.1} nodes",
+            s.mean_table()
+        );
         let t = Instant::now();
         let find = s.find_closest(100);
         let peers = s.announce_and_find(100);
@@ -46,6 +56,10 @@ fn main() {
             "  20% gone, 10% hostile: get_peers peer found {}/{}  hops {:.2}  msgs/lookup {:.1} (max {})",
             peers.successes, peers.lookups, peers.hops, peers.messages, peers.max_messages
         );
-        println!("  {} datagrams delivered, total wall time {:.2?}", s.delivered, started.elapsed());
+        println!(
+            "  {} datagrams delivered, total wall time {:.2?}",
+            s.delivered,
+            started.elapsed()
+        );
     }
 }

@@ -34,7 +34,12 @@ pub fn decode_addr(b: &[u8]) -> Option<SocketAddr> {
             let mut o = [0u8; 16];
             o.copy_from_slice(&b[..16]);
             let port = u16::from_be_bytes([b[16], b[17]]);
-            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(o), port, 0, 0)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(o),
+                port,
+                0,
+                0,
+            )))
         }
         _ => None,
     }
@@ -45,7 +50,7 @@ pub fn decode_addr(b: &[u8]) -> Option<SocketAddr> {
 /// of the entry size.
 pub fn decode_nodes(b: &[u8], v6: bool, max: usize) -> Option<Vec<NodeInfo>> {
     let size = if v6 { 38 } else { 26 };
-    if b.len() % size != 0 {
+    if !b.len().is_multiple_of(size) {
         return None;
     }
     let mut out = Vec::with_capacity((b.len() / size).min(max));

@@ -80,8 +80,15 @@ pub struct AnnounceResult {
 }
 
 enum Command {
-    GetPeers(NodeId, oneshot::Sender<Result<mpsc::Receiver<Vec<SocketAddr>>, CommandError>>),
-    Announce(NodeId, Option<u16>, oneshot::Sender<Result<AnnounceResult, CommandError>>),
+    GetPeers(
+        NodeId,
+        oneshot::Sender<Result<mpsc::Receiver<Vec<SocketAddr>>, CommandError>>,
+    ),
+    Announce(
+        NodeId,
+        Option<u16>,
+        oneshot::Sender<Result<AnnounceResult, CommandError>>,
+    ),
     FindNode(NodeId, oneshot::Sender<Result<Vec<NodeInfo>, CommandError>>),
     Bootstrap(Vec<SocketAddr>, oneshot::Sender<usize>),
     Routers(Vec<SocketAddr>),
@@ -91,7 +98,10 @@ enum Command {
 
 enum Waiter {
     Peers(mpsc::Sender<Vec<SocketAddr>>),
-    Announce(Vec<SocketAddr>, oneshot::Sender<Result<AnnounceResult, CommandError>>),
+    Announce(
+        Vec<SocketAddr>,
+        oneshot::Sender<Result<AnnounceResult, CommandError>>,
+    ),
     FindNode(oneshot::Sender<Result<Vec<NodeInfo>, CommandError>>),
 }
 
@@ -176,12 +186,19 @@ impl Dht {
     /// Run a node fed by an external demultiplexer: push every datagram
     /// that starts with `d` into the returned sender; the node sends
     /// through `outgoing`.
-    pub fn spawn_external(config: DriverConfig, outgoing: impl Fn(SocketAddr, Vec<u8>) + Send + 'static) -> (Dht, mpsc::Sender<(SocketAddr, Bytes)>) {
+    pub fn spawn_external(
+        config: DriverConfig,
+        outgoing: impl Fn(SocketAddr, Vec<u8>) + Send + 'static,
+    ) -> (Dht, mpsc::Sender<(SocketAddr, Bytes)>) {
         let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
         (Dht::spawn(config, in_rx, outgoing), in_tx)
     }
 
-    fn spawn(config: DriverConfig, incoming: mpsc::Receiver<(SocketAddr, Bytes)>, outgoing: impl Fn(SocketAddr, Vec<u8>) + Send + 'static) -> Dht {
+    fn spawn(
+        config: DriverConfig,
+        incoming: mpsc::Receiver<(SocketAddr, Bytes)>,
+        outgoing: impl Fn(SocketAddr, Vec<u8>) + Send + 'static,
+    ) -> Dht {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let node = make_node(&config, Instant::now());
         let dht = Dht {
@@ -214,22 +231,37 @@ impl Dht {
         self.local_addr
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, DhtError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DhtError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| DhtError::Stopped)?;
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| DhtError::Stopped)?;
         rx.await.map_err(|_| DhtError::Stopped)
     }
 
     /// Look up peers: batches arrive on the receiver, which closes when the
     /// lookup is over.
-    pub async fn get_peers(&self, info_hash: NodeId) -> Result<mpsc::Receiver<Vec<SocketAddr>>, DhtError> {
+    pub async fn get_peers(
+        &self,
+        info_hash: NodeId,
+    ) -> Result<mpsc::Receiver<Vec<SocketAddr>>, DhtError> {
         Ok(self.call(|tx| Command::GetPeers(info_hash, tx)).await??)
     }
 
     /// Announce on `port` (`None`: the UDP source port, `implied_port`) and
     /// wait for the lookup and the announces to be sent.
-    pub async fn announce(&self, info_hash: NodeId, port: Option<u16>) -> Result<AnnounceResult, DhtError> {
-        Ok(self.call(|tx| Command::Announce(info_hash, port, tx)).await??)
+    pub async fn announce(
+        &self,
+        info_hash: NodeId,
+        port: Option<u16>,
+    ) -> Result<AnnounceResult, DhtError> {
+        Ok(self
+            .call(|tx| Command::Announce(info_hash, port, tx))
+            .await??)
     }
 
     /// The closest nodes to `target` that answered.
@@ -238,7 +270,10 @@ impl Dht {
     }
 
     /// Bootstrap from these nodes; returns the routing-table size after.
-    pub fn bootstrap(&self, addrs: Vec<SocketAddr>) -> impl Future<Output = Result<usize, DhtError>> + '_ {
+    pub fn bootstrap(
+        &self,
+        addrs: Vec<SocketAddr>,
+    ) -> impl Future<Output = Result<usize, DhtError>> + '_ {
         self.call(move |tx| Command::Bootstrap(addrs, tx))
     }
 
@@ -322,18 +357,28 @@ async fn run(
     }
 }
 
-fn dispatch(e: Event, waiters: &mut HashMap<LookupId, Waiter>, bootstrap_waiters: &mut Vec<oneshot::Sender<usize>>) {
+fn dispatch(
+    e: Event,
+    waiters: &mut HashMap<LookupId, Waiter>,
+    bootstrap_waiters: &mut Vec<oneshot::Sender<usize>>,
+) {
     match e {
         Event::Peers { lookup, peers, .. } => match waiters.get_mut(&lookup) {
             Some(Waiter::Peers(tx)) => {
-                if tx.try_send(peers).is_err() {
+                let sent = tx.try_send(peers);
+                if sent.is_err() {
                     debug!("get_peers receiver full or gone; batch dropped");
                 }
             }
             Some(Waiter::Announce(found, _)) => found.extend(peers),
             _ => {}
         },
-        Event::LookupDone { lookup, closest, stats, .. } => match waiters.remove(&lookup) {
+        Event::LookupDone {
+            lookup,
+            closest,
+            stats,
+            ..
+        } => match waiters.remove(&lookup) {
             Some(Waiter::Announce(peers, reply)) => {
                 let _ = reply.send(Ok(AnnounceResult { peers, stats }));
             }

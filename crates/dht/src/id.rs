@@ -71,7 +71,11 @@ impl NodeId {
             return *self;
         }
         for i in 0..=prefix {
-            let want = if i == prefix { !self.bit(i) } else { self.bit(i) };
+            let want = if i == prefix {
+                !self.bit(i)
+            } else {
+                self.bit(i)
+            };
             let mask = 1u8 << (7 - i % 8);
             if want {
                 id.0[i / 8] |= mask;
@@ -242,7 +246,17 @@ mod tests {
 
     #[test]
     fn exempt_ranges() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.1.1", "100.64.0.1", "::1", "fe80::1", "fd00::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+        ] {
             assert!(is_exempt(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.2.3.4", "8.8.8.8", "2001:db8::1", "100.128.0.1"] {

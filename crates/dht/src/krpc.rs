@@ -265,7 +265,9 @@ impl Message {
             .decode(input)
             .map_err(|e| err(DecodeErrorKind::Bencode(e.to_string())))?;
         let Value::Dict(d) = value else {
-            return Err(err(DecodeErrorKind::Bencode("top level is not a dictionary".into())));
+            return Err(err(DecodeErrorKind::Bencode(
+                "top level is not a dictionary".into(),
+            )));
         };
         let tid = bytes(&d, "t").ok().flatten();
         let is_query = matches!(d.get(b"y"), Some(Value::Bytes(b"q")));
@@ -362,10 +364,12 @@ impl Message {
             ..Response::default()
         };
         if let Some(b) = bytes(r, "nodes")? {
-            out.nodes = decode_nodes(b, false, MAX_NODES).ok_or(DecodeErrorKind::Invalid("nodes"))?;
+            out.nodes =
+                decode_nodes(b, false, MAX_NODES).ok_or(DecodeErrorKind::Invalid("nodes"))?;
         }
         if let Some(b) = bytes(r, "nodes6")? {
-            out.nodes6 = decode_nodes(b, true, MAX_NODES).ok_or(DecodeErrorKind::Invalid("nodes6"))?;
+            out.nodes6 =
+                decode_nodes(b, true, MAX_NODES).ok_or(DecodeErrorKind::Invalid("nodes6"))?;
         }
         match r.get(b"values") {
             None => {}
@@ -434,7 +438,11 @@ impl Message {
                 encode_query_args(&mut e, q);
             }
             Body::Error(err) => {
-                e.key("e").begin_list().int(err.code).bytes(err.message.as_bytes()).end();
+                e.key("e")
+                    .begin_list()
+                    .int(err.code)
+                    .bytes(err.message.as_bytes())
+                    .end();
             }
             Body::Response(_) => {}
         }
@@ -587,7 +595,13 @@ mod tests {
         let m = Message::decode(ann).unwrap();
         match m.body {
             Body::Query(Query {
-                kind: QueryKind::AnnouncePeer { port, implied_port, token, .. },
+                kind:
+                    QueryKind::AnnouncePeer {
+                        port,
+                        implied_port,
+                        token,
+                        ..
+                    },
                 ..
             }) => {
                 assert_eq!(port, 6881);
@@ -613,7 +627,10 @@ mod tests {
     fn every_message_roundtrips() {
         let id = NodeId([1; 20]);
         let bodies = vec![
-            Body::Query(Query { id, kind: QueryKind::Ping }),
+            Body::Query(Query {
+                id,
+                kind: QueryKind::Ping,
+            }),
             Body::Query(Query {
                 id,
                 kind: QueryKind::FindNode {
@@ -623,7 +640,10 @@ mod tests {
             }),
             Body::Query(Query {
                 id,
-                kind: QueryKind::GetPeers { info_hash: NodeId([3; 20]), want: None },
+                kind: QueryKind::GetPeers {
+                    info_hash: NodeId([3; 20]),
+                    want: None,
+                },
             }),
             Body::Query(Query {
                 id,
@@ -636,19 +656,31 @@ mod tests {
             }),
             Body::Query(Query {
                 id,
-                kind: QueryKind::SampleInfohashes { target: NodeId([4; 20]), want: None },
+                kind: QueryKind::SampleInfohashes {
+                    target: NodeId([4; 20]),
+                    want: None,
+                },
             }),
             Body::Response(Response {
                 id,
-                nodes: vec![NodeInfo { id: NodeId([5; 20]), addr: "1.2.3.4:5".parse().unwrap() }],
-                nodes6: vec![NodeInfo { id: NodeId([6; 20]), addr: "[::2]:7".parse().unwrap() }],
+                nodes: vec![NodeInfo {
+                    id: NodeId([5; 20]),
+                    addr: "1.2.3.4:5".parse().unwrap(),
+                }],
+                nodes6: vec![NodeInfo {
+                    id: NodeId([6; 20]),
+                    addr: "[::2]:7".parse().unwrap(),
+                }],
                 values: vec!["1.1.1.1:1".parse().unwrap(), "[::1]:2".parse().unwrap()],
                 token: Some(b"tok".to_vec()),
                 samples: vec![NodeId([8; 20]), NodeId([9; 20])],
                 interval: Some(21600),
                 num: Some(2),
             }),
-            Body::Error(KrpcError { code: 204, message: "Method Unknown".into() }),
+            Body::Error(KrpcError {
+                code: 204,
+                message: "Method Unknown".into(),
+            }),
         ];
         for body in bodies {
             let mut m = msg(body);
@@ -656,7 +688,10 @@ mod tests {
             m.read_only = true;
             let enc = m.encode();
             // canonical: strict key order holds
-            shoal_bencode::Decoder::new().strict_keys(true).decode(&enc).unwrap();
+            shoal_bencode::Decoder::new()
+                .strict_keys(true)
+                .decode(&enc)
+                .unwrap();
             assert_eq!(Message::decode(&enc).unwrap(), m);
         }
     }
@@ -667,7 +702,13 @@ mod tests {
         let m = Message::decode(b).unwrap();
         assert!(matches!(
             m.body,
-            Body::Query(Query { kind: QueryKind::AnnouncePeer { implied_port: true, .. }, .. })
+            Body::Query(Query {
+                kind: QueryKind::AnnouncePeer {
+                    implied_port: true,
+                    ..
+                },
+                ..
+            })
         ));
     }
 
@@ -685,7 +726,14 @@ mod tests {
             assert_eq!(e.transaction_id.as_deref(), Some(&b"aa"[..]), "{e:?}");
             assert!(e.is_query || c.ends_with(b"1:xe"));
         }
-        for c in [&b""[..], b"le", b"d1:t2:aae", b"i1e", b"d1:y1:re", b"d1:rd2:id3:abce1:t2:aa1:y1:re"] {
+        for c in [
+            &b""[..],
+            b"le",
+            b"d1:t2:aae",
+            b"i1e",
+            b"d1:y1:re",
+            b"d1:rd2:id3:abce1:t2:aa1:y1:re",
+        ] {
             assert!(Message::decode(c).is_err());
         }
         let r = b"d1:rd2:id20:abcdefghij01234567896:valuesi3ee1:t2:aa1:y1:re";
@@ -701,7 +749,10 @@ mod tests {
             values.push(SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1)));
         }
         let nodes: Vec<_> = (0..100u8)
-            .map(|i| NodeInfo { id: NodeId([i; 20]), addr: SocketAddr::from(([1, 1, 1, i], 1)) })
+            .map(|i| NodeInfo {
+                id: NodeId([i; 20]),
+                addr: SocketAddr::from(([1, 1, 1, i], 1)),
+            })
             .collect();
         let m = msg(Body::Response(Response {
             id: NodeId([0; 20]),

@@ -78,7 +78,12 @@ fn key(target: &NodeId, id: &Option<NodeId>) -> (bool, NodeId) {
 impl Lookup {
     /// A lookup for `target` seeded with known nodes (`id` is `None` for
     /// routers and other addresses whose id we do not know).
-    pub fn new(target: NodeId, kind: LookupKind, own_id: NodeId, seeds: impl IntoIterator<Item = (Option<NodeId>, SocketAddr)>) -> Lookup {
+    pub fn new(
+        target: NodeId,
+        kind: LookupKind,
+        own_id: NodeId,
+        seeds: impl IntoIterator<Item = (Option<NodeId>, SocketAddr)>,
+    ) -> Lookup {
         let mut l = Lookup {
             target,
             kind,
@@ -193,7 +198,14 @@ impl Lookup {
 
     /// `addr` answered as `id` with these nodes (of this lookup's family),
     /// peers and token. Returns the peers not seen before in this lookup.
-    pub fn on_response(&mut self, addr: &SocketAddr, id: NodeId, nodes: &[NodeInfo], values: &[SocketAddr], token: Option<&[u8]>) -> Vec<SocketAddr> {
+    pub fn on_response(
+        &mut self,
+        addr: &SocketAddr,
+        id: NodeId,
+        nodes: &[NodeInfo],
+        values: &[SocketAddr],
+        token: Option<&[u8]>,
+    ) -> Vec<SocketAddr> {
         let Some(i) = self.candidates.iter().position(|c| c.addr == *addr) else {
             return Vec::new();
         };
@@ -216,7 +228,9 @@ impl Lookup {
             }
             c.id = Some(id);
             let k = key(&self.target, &c.id);
-            let pos = self.candidates.partition_point(|o| key(&self.target, &o.id) <= k);
+            let pos = self
+                .candidates
+                .partition_point(|o| key(&self.target, &o.id) <= k);
             self.candidates.insert(pos, c);
         }
         for n in nodes {
@@ -256,7 +270,9 @@ impl Lookup {
         self.candidates
             .iter()
             .filter(|c| c.state == State::Responded)
-            .filter_map(|c| c.id.map(|id| (NodeInfo { id, addr: c.addr }, c.token.clone())))
+            .filter_map(|c| {
+                c.id.map(|id| (NodeInfo { id, addr: c.addr }, c.token.clone()))
+            })
             .take(K)
             .collect()
     }
@@ -300,7 +316,16 @@ mod tests {
         }
         assert_eq!(sent, vec![addr(1), addr(2), addr(3)], "closest three first");
         // addr(1) answers with a closer node; it becomes the next asked.
-        l.on_response(&addr(1), id(10), &[NodeInfo { id: id(1), addr: addr(100) }], &[], None);
+        l.on_response(
+            &addr(1),
+            id(10),
+            &[NodeInfo {
+                id: id(1),
+                addr: addr(100),
+            }],
+            &[],
+            None,
+        );
         assert_eq!(l.next_to_query().map(|x| x.1), Some(addr(100)));
         // Everyone else fails or answers; the lookup ends with k responders.
         let mut rounds = 0;
@@ -310,7 +335,12 @@ mod tests {
             while let Some((_, a)) = l.next_to_query() {
                 l.sent(&a);
             }
-            let flying: Vec<_> = l.candidates.iter().filter(|c| matches!(c.state, State::InFlight { .. })).map(|c| (c.addr, c.id)).collect();
+            let flying: Vec<_> = l
+                .candidates
+                .iter()
+                .filter(|c| matches!(c.state, State::InFlight { .. }))
+                .map(|c| (c.addr, c.id))
+                .collect();
             for (a, i) in flying {
                 if a == addr(3) {
                     l.on_failure(&a);
@@ -330,15 +360,36 @@ mod tests {
     #[test]
     fn one_slot_per_address_and_wrong_ids_fail() {
         let target = id(0);
-        let mut l = Lookup::new(target, LookupKind::GetPeers, id(255), [(Some(id(50)), addr(1))]);
+        let mut l = Lookup::new(
+            target,
+            LookupKind::GetPeers,
+            id(255),
+            [(Some(id(50)), addr(1))],
+        );
         l.sent(&addr(1));
         // A liar lists itself under many ids close to the target.
-        let lies: Vec<NodeInfo> = (1..10).map(|i| NodeInfo { id: id(i), addr: addr(1) }).collect();
-        let peers = l.on_response(&addr(1), id(50), &lies, &["1.1.1.1:1".parse().unwrap()], None);
+        let lies: Vec<NodeInfo> = (1..10)
+            .map(|i| NodeInfo {
+                id: id(i),
+                addr: addr(1),
+            })
+            .collect();
+        let peers = l.on_response(
+            &addr(1),
+            id(50),
+            &lies,
+            &["1.1.1.1:1".parse().unwrap()],
+            None,
+        );
         assert_eq!(peers.len(), 1);
         assert_eq!(l.candidates.len(), 1);
         // A node answering under another id than advertised is not trusted.
-        let mut l = Lookup::new(target, LookupKind::GetPeers, id(255), [(Some(id(5)), addr(2))]);
+        let mut l = Lookup::new(
+            target,
+            LookupKind::GetPeers,
+            id(255),
+            [(Some(id(5)), addr(2))],
+        );
         l.sent(&addr(2));
         l.on_response(&addr(2), id(1), &[], &[], None);
         assert!(l.closest_responded().is_empty());

@@ -270,8 +270,18 @@ impl Node {
         let mut v6 = self.table6.good_nodes(SAVED_NODES, now);
         // Nothing good yet (a restart right after a restart): keep the old.
         if v4.is_empty() && v6.is_empty() {
-            v4 = self.saved.iter().filter(|n| Family::of(&n.addr) == Family::V4).copied().collect();
-            v6 = self.saved.iter().filter(|n| Family::of(&n.addr) == Family::V6).copied().collect();
+            v4 = self
+                .saved
+                .iter()
+                .filter(|n| Family::of(&n.addr) == Family::V4)
+                .copied()
+                .collect();
+            v6 = self
+                .saved
+                .iter()
+                .filter(|n| Family::of(&n.addr) == Family::V6)
+                .copied()
+                .collect();
         }
         e.key("nodes").bytes(encode_nodes(&v4));
         e.key("nodes6").bytes(encode_nodes(&v6));
@@ -383,7 +393,12 @@ impl Node {
     /// Look up `info_hash` and announce ourselves to the 8 closest nodes
     /// that answered, on `port` (`None`: `implied_port`, the UDP source
     /// port). Found peers are reported as for `get_peers`.
-    pub fn announce(&mut self, info_hash: NodeId, port: Option<u16>, now: Instant) -> Result<LookupId, CommandError> {
+    pub fn announce(
+        &mut self,
+        info_hash: NodeId,
+        port: Option<u16>,
+        now: Instant,
+    ) -> Result<LookupId, CommandError> {
         self.start_lookup(info_hash, LookupKind::Announce(port), false, false, now)
     }
 
@@ -398,7 +413,10 @@ impl Node {
         for a in addrs {
             if self.saved.len() < MAX_BOOTSTRAP && !self.saved.iter().any(|n| n.addr == *a) {
                 // id unknown until it answers
-                self.saved.push(NodeInfo { id: self.id, addr: *a });
+                self.saved.push(NodeInfo {
+                    id: self.id,
+                    addr: *a,
+                });
             }
         }
         self.start_bootstrap(now);
@@ -448,10 +466,19 @@ impl Node {
         seeds
     }
 
-    fn start_lookup(&mut self, target: NodeId, kind: LookupKind, internal: bool, bootstrap: bool, now: Instant) -> Result<LookupId, CommandError> {
+    fn start_lookup(
+        &mut self,
+        target: NodeId,
+        kind: LookupKind,
+        internal: bool,
+        bootstrap: bool,
+        now: Instant,
+    ) -> Result<LookupId, CommandError> {
         self.now = now;
         let user_running = self.meta.values().filter(|m| !m.internal).count();
-        if (!internal && user_running >= self.config.max_lookups) || self.meta.len() >= 2 * self.config.max_lookups {
+        if (!internal && user_running >= self.config.max_lookups)
+            || self.meta.len() >= 2 * self.config.max_lookups
+        {
             return Err(CommandError::TooManyLookups);
         }
         let lid = self.next_lookup;
@@ -485,16 +512,23 @@ impl Node {
 
     fn step_lookup(&mut self, lid: u64, f: Family, now: Instant) {
         loop {
-            let Some(lookup) = self.lookups.get(&(lid, f)) else { return };
+            let Some(lookup) = self.lookups.get(&(lid, f)) else {
+                return;
+            };
             if lookup.is_done() {
                 self.finish_lookup(lid, f, now);
                 return;
             }
-            let Some((id, addr)) = lookup.next_to_query() else { return };
+            let Some((id, addr)) = lookup.next_to_query() else {
+                return;
+            };
             let target = lookup.target();
             let kind = match lookup.kind() {
                 LookupKind::FindNode => QueryKind::FindNode { target, want: None },
-                _ => QueryKind::GetPeers { info_hash: target, want: None },
+                _ => QueryKind::GetPeers {
+                    info_hash: target,
+                    want: None,
+                },
             };
             if !self.send_query(addr, id, kind, Purpose::Lookup(lid, f), now) {
                 // Out of query slots: a timeout or answer will free one.
@@ -507,7 +541,9 @@ impl Node {
     }
 
     fn finish_lookup(&mut self, lid: u64, f: Family, now: Instant) {
-        let Some(lookup) = self.lookups.remove(&(lid, f)) else { return };
+        let Some(lookup) = self.lookups.remove(&(lid, f)) else {
+            return;
+        };
         let closest = lookup.closest_responded();
         let mut announced = 0;
         if let LookupKind::Announce(port) = lookup.kind() {
@@ -539,7 +575,9 @@ impl Node {
     }
 
     fn finish_meta(&mut self, lid: u64) {
-        let Some(m) = self.meta.remove(&lid) else { return };
+        let Some(m) = self.meta.remove(&lid) else {
+            return;
+        };
         debug!(lookup = lid, target = %m.target, ?m.stats, "lookup done");
         if m.bootstrap {
             let nodes = self.table4.len() + self.table6.len();
@@ -555,7 +593,14 @@ impl Node {
         }
     }
 
-    fn send_query(&mut self, addr: SocketAddr, id: Option<NodeId>, kind: QueryKind, purpose: Purpose, now: Instant) -> bool {
+    fn send_query(
+        &mut self,
+        addr: SocketAddr,
+        id: Option<NodeId>,
+        kind: QueryKind,
+        purpose: Purpose,
+        now: Instant,
+    ) -> bool {
         if self.outstanding.len() >= self.config.max_outstanding
             || self.transmits.len() >= self.config.max_queued_transmits
         {
@@ -631,8 +676,12 @@ impl Node {
                 }
                 self.handle_query(from, msg.transaction_id, msg.read_only, q, now);
             }
-            Body::Response(r) => self.handle_reply(from, &msg.transaction_id, Ok(r), msg.requester_ip, now),
-            Body::Error(e) => self.handle_reply(from, &msg.transaction_id, Err(e), msg.requester_ip, now),
+            Body::Response(r) => {
+                self.handle_reply(from, &msg.transaction_id, Ok(r), msg.requester_ip, now)
+            }
+            Body::Error(e) => {
+                self.handle_reply(from, &msg.transaction_id, Err(e), msg.requester_ip, now)
+            }
         }
     }
 
@@ -675,7 +724,14 @@ impl Node {
         }
     }
 
-    fn handle_query(&mut self, from: SocketAddr, tid: Vec<u8>, read_only: bool, q: Query, now: Instant) {
+    fn handle_query(
+        &mut self,
+        from: SocketAddr,
+        tid: Vec<u8>,
+        read_only: bool,
+        q: Query,
+        now: Instant,
+    ) {
         let mut r = Response {
             id: self.id,
             ..Response::default()
@@ -687,7 +743,9 @@ impl Node {
                 self.nodes_for(&info_hash, &from, want, &mut r);
                 r.token = Some(self.tokens.issue(from.ip(), &info_hash));
                 let max = self.config.max_peers_reply;
-                r.values = self.peers.peers(&info_hash, from.ip(), max, now, &mut self.rng);
+                r.values = self
+                    .peers
+                    .peers(&info_hash, from.ip(), max, now, &mut self.rng);
             }
             QueryKind::AnnouncePeer {
                 info_hash,
@@ -704,7 +762,8 @@ impl Node {
                     self.reply_error(from, tid, krpc::ERROR_PROTOCOL, "invalid port");
                     return;
                 }
-                self.peers.announce(info_hash, SocketAddr::new(from.ip(), port), now);
+                self.peers
+                    .announce(info_hash, SocketAddr::new(from.ip(), port), now);
             }
             QueryKind::SampleInfohashes { target, want } => {
                 self.nodes_for(&target, &from, want, &mut r);
@@ -722,21 +781,41 @@ impl Node {
         if !read_only && !self.routers.contains(&from) {
             let f = Family::of(&from);
             let table = self.table(f);
-            if !table.heard_query(&q.id, &from, now) && table.admissible(&q.id, &from) && table.has_room_for(&q.id, now) {
+            if !table.heard_query(&q.id, &from, now)
+                && table.admissible(&q.id, &from)
+                && table.has_room_for(&q.id, now)
+            {
                 // Not known yet: it enters the table once it answers a ping.
-                self.ping(NodeInfo { id: q.id, addr: from }, now);
+                self.ping(
+                    NodeInfo {
+                        id: q.id,
+                        addr: from,
+                    },
+                    now,
+                );
             }
         }
     }
 
-    fn handle_reply(&mut self, from: SocketAddr, tid: &[u8], reply: Result<Response, KrpcError>, requester_ip: Option<SocketAddr>, now: Instant) {
-        let Ok(key) = <[u8; 4]>::try_from(tid) else { return };
+    fn handle_reply(
+        &mut self,
+        from: SocketAddr,
+        tid: &[u8],
+        reply: Result<Response, KrpcError>,
+        requester_ip: Option<SocketAddr>,
+        now: Instant,
+    ) {
+        let Ok(key) = <[u8; 4]>::try_from(tid) else {
+            return;
+        };
         // The transaction must be ours and must have gone to this address.
         match self.outstanding.get(&key) {
             Some(o) if o.addr == from => {}
             _ => return,
         }
-        let Some(o) = self.outstanding.remove(&key) else { return };
+        let Some(o) = self.outstanding.remove(&key) else {
+            return;
+        };
         let f = Family::of(&from);
         let r = match reply {
             Ok(r) => r,
@@ -756,10 +835,11 @@ impl Node {
                 self.ip_votes.insert(from.ip(), ip.ip());
             }
         }
-        if !self.routers.contains(&from) && o.id.map_or(true, |id| id == r.id) {
-            match self.table(f).heard_response(r.id, from, now) {
-                Insertion::Cached { ping: Some(n) } => self.ping(n, now),
-                _ => {}
+        if !self.routers.contains(&from) && o.id.is_none_or(|id| id == r.id) {
+            if let Insertion::Cached { ping: Some(n) } =
+                self.table(f).heard_response(r.id, from, now)
+            {
+                self.ping(n, now);
             }
         }
         if let Purpose::Lookup(lid, lf) = o.purpose {
@@ -820,7 +900,9 @@ impl Node {
             }
         }
         for k in expired {
-            let Some(o) = self.outstanding.remove(&k) else { continue };
+            let Some(o) = self.outstanding.remove(&k) else {
+                continue;
+            };
             let f = Family::of(&o.addr);
             self.table(f).failed(&o.addr, o.id.as_ref(), now);
             if let Purpose::Lookup(lid, lf) = o.purpose {
@@ -850,7 +932,13 @@ impl Node {
         let empty = self.table4.is_empty() && self.table6.is_empty();
         let have_seeds = !self.saved.is_empty() || !self.routers.is_empty();
         let bootstrapping = self.meta.values().any(|m| m.bootstrap);
-        if empty && have_seeds && !bootstrapping && self.last_bootstrap.map_or(true, |t| now.saturating_duration_since(t) >= Duration::from_secs(60)) {
+        if empty
+            && have_seeds
+            && !bootstrapping
+            && self
+                .last_bootstrap
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(60))
+        {
             self.start_bootstrap(now);
             return;
         }

@@ -61,7 +61,8 @@ impl PeerStore {
     /// a full hash drops its oldest entry. A new info-hash when the store is
     /// full replaces the one with the fewest peers (as libtorrent does).
     pub fn announce(&mut self, info_hash: NodeId, peer: SocketAddr, now: Instant) {
-        if !self.torrents.contains_key(&info_hash) && self.torrents.len() >= self.limits.info_hashes {
+        if !self.torrents.contains_key(&info_hash) && self.torrents.len() >= self.limits.info_hashes
+        {
             self.expire(now);
             if self.torrents.len() >= self.limits.info_hashes {
                 let smallest = self
@@ -82,7 +83,12 @@ impl PeerStore {
         }
         let same_ip = |ip: IpAddr| move |p: &&Stored| p.addr.ip() == ip;
         if peers.iter().filter(same_ip(peer.ip())).count() >= limits.peers_per_ip {
-            if let Some(i) = oldest(peers.iter().enumerate().filter(|(_, p)| p.addr.ip() == peer.ip())) {
+            if let Some(i) = oldest(
+                peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.addr.ip() == peer.ip()),
+            ) {
                 peers.remove(i);
             }
         } else if peers.len() >= limits.peers_per_hash {
@@ -90,12 +96,22 @@ impl PeerStore {
                 peers.remove(i);
             }
         }
-        peers.push(Stored { addr: peer, added: now });
+        peers.push(Stored {
+            addr: peer,
+            added: now,
+        });
     }
 
     /// Up to `max` live peers for `info_hash` of the same family as
     /// `family` (BEP 32: IPv4 peers over IPv4), sampled at random.
-    pub fn peers(&self, info_hash: &NodeId, family: IpAddr, max: usize, now: Instant, rng: &mut impl Rng) -> Vec<SocketAddr> {
+    pub fn peers(
+        &self,
+        info_hash: &NodeId,
+        family: IpAddr,
+        max: usize,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> Vec<SocketAddr> {
         let Some(peers) = self.torrents.get(info_hash) else {
             return Vec::new();
         };
@@ -163,7 +179,12 @@ mod tests {
     fn caps_and_expiry() {
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(1);
-        let limits = PeerStoreLimits { peers_per_hash: 10, peers_per_ip: 2, info_hashes: 5, ..Default::default() };
+        let limits = PeerStoreLimits {
+            peers_per_hash: 10,
+            peers_per_ip: 2,
+            info_hashes: 5,
+            ..Default::default()
+        };
         let mut s = PeerStore::new(limits);
         let h = NodeId([1; 20]);
         for i in 0..50 {
@@ -175,12 +196,22 @@ mod tests {
             s.announce(h, peer(49, 1000 + port), t0);
         }
         assert_eq!(s.peer_count(), 10);
-        assert_eq!(s.peers(&h, "0.0.0.0".parse().unwrap(), 100, t0, &mut rng).iter().filter(|a| a.ip() == peer(49, 0).ip()).count(), 2);
+        assert_eq!(
+            s.peers(&h, "0.0.0.0".parse().unwrap(), 100, t0, &mut rng)
+                .iter()
+                .filter(|a| a.ip() == peer(49, 0).ip())
+                .count(),
+            2
+        );
         for i in 0..20u8 {
             s.announce(NodeId([i + 10; 20]), peer(1, 1), t0);
         }
         assert_eq!(s.info_hash_count(), 5);
-        assert!(s.peers(&h, "::".parse().unwrap(), 100, t0, &mut rng).is_empty(), "no v4 peers over v6");
+        assert!(
+            s.peers(&h, "::".parse().unwrap(), 100, t0, &mut rng)
+                .is_empty(),
+            "no v4 peers over v6"
+        );
         let later = t0 + limits.expiry;
         s.expire(later);
         assert_eq!(s.info_hash_count(), 0);

@@ -116,7 +116,11 @@ mod tests {
     #[test]
     fn blocks_only_the_flooder() {
         let t0 = Instant::now();
-        let mut r = RateLimiter::new(RateLimitConfig { per_ip_per_second: 5, block_for: Duration::from_secs(60), tracked_ips: 16 });
+        let mut r = RateLimiter::new(RateLimitConfig {
+            per_ip_per_second: 5,
+            block_for: Duration::from_secs(60),
+            tracked_ips: 16,
+        });
         let bad: IpAddr = "1.1.1.1".parse().unwrap();
         let good: IpAddr = "2.2.2.2".parse().unwrap();
         for _ in 0..5 {

@@ -228,7 +228,10 @@ impl RoutingTable {
         let b = self.bucket_index(id);
         let bucket = &self.buckets[b];
         bucket.nodes.len() < K
-            || bucket.nodes.iter().any(|e| e.status(now) == NodeStatus::Bad)
+            || bucket
+                .nodes
+                .iter()
+                .any(|e| e.status(now) == NodeStatus::Bad)
             || (b == self.buckets.len() - 1 && self.buckets.len() < MAX_BUCKETS)
     }
 
@@ -287,7 +290,10 @@ impl RoutingTable {
                 .nodes
                 .iter_mut()
                 .filter(|e| e.status(now) == NodeStatus::Questionable)
-                .filter(|e| e.last_ping.map_or(true, |p| now.saturating_duration_since(p) > Duration::from_secs(60)))
+                .filter(|e| {
+                    e.last_ping
+                        .is_none_or(|p| now.saturating_duration_since(p) > Duration::from_secs(60))
+                })
                 .min_by_key(|e| e.last_seen())
                 .map(|e| {
                     e.last_ping = Some(now);
@@ -334,9 +340,15 @@ impl RoutingTable {
     /// gone bad is swapped for the freshest replacement, if any.
     pub fn failed(&mut self, addr: &SocketAddr, id: Option<&NodeId>, now: Instant) {
         let pos = match id {
-            Some(id) => self.find(id).filter(|&(b, i)| self.buckets[b].nodes[i].addr == *addr),
+            Some(id) => self
+                .find(id)
+                .filter(|&(b, i)| self.buckets[b].nodes[i].addr == *addr),
             None => self.buckets.iter().enumerate().find_map(|(b, bucket)| {
-                bucket.nodes.iter().position(|e| e.addr == *addr).map(|i| (b, i))
+                bucket
+                    .nodes
+                    .iter()
+                    .position(|e| e.addr == *addr)
+                    .map(|i| (b, i))
             }),
         };
         for bucket in &mut self.buckets {
@@ -382,7 +394,10 @@ impl RoutingTable {
             .iter_mut()
             .flat_map(|b| b.nodes.iter_mut())
             .filter(|e| e.status(now) == NodeStatus::Questionable)
-            .filter(|e| e.last_ping.map_or(true, |p| now.saturating_duration_since(p) > Duration::from_secs(60)))
+            .filter(|e| {
+                e.last_ping
+                    .is_none_or(|p| now.saturating_duration_since(p) > Duration::from_secs(60))
+            })
             .min_by_key(|e| e.last_seen())
             .map(|e| {
                 e.last_ping = Some(now);
@@ -392,7 +407,12 @@ impl RoutingTable {
 
     /// Random targets, one per bucket not changed for `interval`, to refresh
     /// with a `find_node` lookup (BEP 5); those buckets count as changed now.
-    pub fn buckets_to_refresh(&mut self, now: Instant, interval: Duration, rng: &mut impl Rng) -> Vec<NodeId> {
+    pub fn buckets_to_refresh(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        rng: &mut impl Rng,
+    ) -> Vec<NodeId> {
         let own = self.own_id;
         let last = self.buckets.len() - 1;
         let mut out = Vec::new();
@@ -435,7 +455,11 @@ mod tests {
             t.heard_response(NodeId::random(&mut rng), addr(i), now);
         }
         // Random ids: about log2(2000 / 8) buckets, each at most K.
-        assert!(t.bucket_count() > 5 && t.bucket_count() < 20, "{}", t.bucket_count());
+        assert!(
+            t.bucket_count() > 5 && t.bucket_count() < 20,
+            "{}",
+            t.bucket_count()
+        );
         for b in &t.buckets {
             assert!(b.nodes.len() <= K && b.replacements.len() <= REPLACEMENTS);
         }
@@ -455,7 +479,14 @@ mod tests {
         let mut t = RoutingTable::new(own, OPEN, t0);
         // Nine nodes all in bucket 0 (first bit set), so no split helps
         // once the own-id bucket has split off.
-        let ids: Vec<NodeId> = (0..10u8).map(|i| { let mut b = [0u8; 20]; b[0] = 0x80; b[19] = i; NodeId(b) }).collect();
+        let ids: Vec<NodeId> = (0..10u8)
+            .map(|i| {
+                let mut b = [0u8; 20];
+                b[0] = 0x80;
+                b[19] = i;
+                NodeId(b)
+            })
+            .collect();
         for (i, id) in ids.iter().enumerate().take(8) {
             assert_eq!(t.heard_response(*id, addr(i as u32), t0), Insertion::Added);
         }
@@ -463,7 +494,10 @@ mod tests {
         assert!(matches!(r, Insertion::Cached { .. }), "{r:?}");
         assert_eq!(t.buckets[0].nodes[0].status(t0), NodeStatus::Good);
         let later = t0 + ACTIVITY_WINDOW + Duration::from_secs(1);
-        assert_eq!(t.buckets[0].nodes[0].status(later), NodeStatus::Questionable);
+        assert_eq!(
+            t.buckets[0].nodes[0].status(later),
+            NodeStatus::Questionable
+        );
         // A questionable node is offered for a ping when a newcomer waits.
         let r = t.heard_response(ids[9], addr(9), later);
         assert!(matches!(r, Insertion::Cached { ping: Some(_) }), "{r:?}");
@@ -474,8 +508,14 @@ mod tests {
         assert!(!t.contains(&ids[0], &addr(0)));
         assert!(t.contains(&ids[9], &addr(9)));
         // A known id from a new address is refused while the old is fine.
-        assert_eq!(t.heard_response(ids[1], addr(99), later), Insertion::Rejected);
-        assert_eq!(t.heard_response(ids[1], addr(1), later), Insertion::Refreshed);
+        assert_eq!(
+            t.heard_response(ids[1], addr(99), later),
+            Insertion::Rejected
+        );
+        assert_eq!(
+            t.heard_response(ids[1], addr(1), later),
+            Insertion::Refreshed
+        );
         assert_eq!(t.heard_response(own, addr(50), later), Insertion::Rejected);
     }
 
@@ -483,23 +523,34 @@ mod tests {
     fn bep42_and_one_per_ip_on_public_addresses() {
         let now = Instant::now();
         let mut rng = StdRng::seed_from_u64(4);
-        let strict = Admission { enforce_bep42: true, one_node_per_ip: true };
+        let strict = Admission {
+            enforce_bep42: true,
+            one_node_per_ip: true,
+        };
         let mut t = RoutingTable::new(NodeId::random(&mut rng), strict, now);
         let public: SocketAddr = "203.0.113.7:6881".parse().unwrap();
         let bad_id = loop {
             let id = NodeId::random(&mut rng);
-            if !id.is_secure_for_ip(public.ip()) { break id; }
+            if !id.is_secure_for_ip(public.ip()) {
+                break id;
+            }
         };
         assert_eq!(t.heard_response(bad_id, public, now), Insertion::Rejected);
         let good = NodeId::secure_for_ip(public.ip(), &mut rng);
         assert_eq!(t.heard_response(good, public, now), Insertion::Added);
         let second = NodeId::secure_for_ip(public.ip(), &mut rng);
         let other_port: SocketAddr = "203.0.113.7:6882".parse().unwrap();
-        assert_eq!(t.heard_response(second, other_port, now), Insertion::Rejected);
+        assert_eq!(
+            t.heard_response(second, other_port, now),
+            Insertion::Rejected
+        );
         // Loopback and private ranges are exempt from both rules.
         for i in 0..3 {
             let a: SocketAddr = format!("127.0.0.1:{}", 7000 + i).parse().unwrap();
-            assert_eq!(t.heard_response(NodeId::random(&mut rng), a, now), Insertion::Added);
+            assert_eq!(
+                t.heard_response(NodeId::random(&mut rng), a, now),
+                Insertion::Added
+            );
         }
     }
 
@@ -512,13 +563,17 @@ mod tests {
         for i in 0..300 {
             t.heard_response(NodeId::random(&mut rng), addr(i), t0);
         }
-        assert!(t.buckets_to_refresh(t0, ACTIVITY_WINDOW, &mut rng).is_empty());
+        assert!(t
+            .buckets_to_refresh(t0, ACTIVITY_WINDOW, &mut rng)
+            .is_empty());
         let later = t0 + ACTIVITY_WINDOW;
         let targets = t.buckets_to_refresh(later, ACTIVITY_WINDOW, &mut rng);
         assert_eq!(targets.len(), t.bucket_count());
         for (depth, target) in targets.iter().enumerate().take(t.bucket_count() - 1) {
             assert_eq!(t.bucket_index(target), depth);
         }
-        assert!(t.buckets_to_refresh(later, ACTIVITY_WINDOW, &mut rng).is_empty());
+        assert!(t
+            .buckets_to_refresh(later, ACTIVITY_WINDOW, &mut rng)
+            .is_empty());
     }
 }

@@ -34,12 +34,17 @@ fn replay_every_corpus_file() {
 #[test]
 fn seeds_exercise_what_they_say() {
     use shoal_dht::krpc::{Body, QueryKind, MAX_VALUES};
-    let ok = |name: &str| harness::decode(&corpus_file(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ok =
+        |name: &str| harness::decode(&corpus_file(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let err = |name: &str| harness::decode(&corpus_file(name)).expect_err(name);
     assert!(matches!(ok("ping").body, Body::Query(q) if q.kind == QueryKind::Ping));
     assert!(ok("read-only-ping").read_only);
-    assert!(matches!(ok("announce-implied").body, Body::Query(q) if matches!(q.kind, QueryKind::AnnouncePeer { implied_port: true, .. })));
-    assert!(matches!(ok("unknown-method").body, Body::Query(q) if matches!(q.kind, QueryKind::Unknown { .. })));
+    assert!(
+        matches!(ok("announce-implied").body, Body::Query(q) if matches!(q.kind, QueryKind::AnnouncePeer { implied_port: true, .. }))
+    );
+    assert!(
+        matches!(ok("unknown-method").body, Body::Query(q) if matches!(q.kind, QueryKind::Unknown { .. }))
+    );
     match ok("huge-values").body {
         Body::Response(r) => assert_eq!(r.values.len(), MAX_VALUES),
         other => panic!("{other:?}"),

@@ -60,9 +60,20 @@ fn flood_from_one_address_stays_bounded_and_others_are_served() {
         let ih = NodeId(rng.gen());
         let kind = match ms % 4 {
             0 => QueryKind::Ping,
-            1 => QueryKind::FindNode { target: ih, want: None },
-            2 => QueryKind::GetPeers { info_hash: ih, want: None },
-            _ => QueryKind::AnnouncePeer { info_hash: ih, port: (ms % 60000) as u16 + 1, implied_port: false, token: token.clone() },
+            1 => QueryKind::FindNode {
+                target: ih,
+                want: None,
+            },
+            2 => QueryKind::GetPeers {
+                info_hash: ih,
+                want: None,
+            },
+            _ => QueryKind::AnnouncePeer {
+                info_hash: ih,
+                port: (ms % 60000) as u16 + 1,
+                implied_port: false,
+                token: token.clone(),
+            },
         };
         let from = SocketAddr::new(flooder.ip(), 1000 + (ms % 5000) as u16);
         node.handle_datagram(from, &query(tid, id, kind), now);
@@ -89,27 +100,58 @@ fn flood_from_one_address_stays_bounded_and_others_are_served() {
     }
     let s = node.stats();
     println!("after the one-address flood: {s:?}; flooder answered {flood_answered} times");
-    assert_eq!(honest_answered, honest_sent, "the honest address lost answers");
-    assert!(flood_answered <= 10, "the flooder was served {flood_answered} times");
+    assert_eq!(
+        honest_answered, honest_sent,
+        "the honest address lost answers"
+    );
+    assert!(
+        flood_answered <= 10,
+        "the flooder was served {flood_answered} times"
+    );
     assert!(s.queries_rate_limited > 99_000);
-    assert!(s.nodes_v4 <= 1, "one public address holds one table entry at most");
+    assert!(
+        s.nodes_v4 <= 1,
+        "one public address holds one table entry at most"
+    );
     assert!(s.queries_in_flight <= 256);
 
     // Now many addresses, each a few announces for fresh info-hashes,
     // with valid tokens: the peer store stays within its caps.
     for i in 0..30_000u32 {
         let now = t0 + Duration::from_secs(200) + Duration::from_millis(u64::from(i));
-        let from = SocketAddr::from(([100 + (i >> 16) as u8 % 100, (i >> 8) as u8, i as u8, 1], 6881));
+        let from = SocketAddr::from((
+            [100 + (i >> 16) as u8 % 100, (i >> 8) as u8, i as u8, 1],
+            6881,
+        ));
         let ih = NodeId(rng.gen());
         let id = NodeId(rng.gen());
-        node.handle_datagram(from, &query(i, id, QueryKind::GetPeers { info_hash: ih, want: None }), now);
-        let Some(token) = replies_to(&mut node, from).into_iter().find_map(|m| match m.body {
-            Body::Response(r) => r.token,
-            _ => None,
-        }) else {
+        node.handle_datagram(
+            from,
+            &query(
+                i,
+                id,
+                QueryKind::GetPeers {
+                    info_hash: ih,
+                    want: None,
+                },
+            ),
+            now,
+        );
+        let Some(token) = replies_to(&mut node, from)
+            .into_iter()
+            .find_map(|m| match m.body {
+                Body::Response(r) => r.token,
+                _ => None,
+            })
+        else {
             continue;
         };
-        let kind = QueryKind::AnnouncePeer { info_hash: ih, port: 1, implied_port: true, token };
+        let kind = QueryKind::AnnouncePeer {
+            info_hash: ih,
+            port: 1,
+            implied_port: true,
+            token,
+        };
         node.handle_datagram(from, &query(i, id, kind), now);
         while node.poll_transmit().is_some() {}
         if i % 100 == 0 {
@@ -119,7 +161,10 @@ fn flood_from_one_address_stays_bounded_and_others_are_served() {
     }
     let s = node.stats();
     println!("after the many-address flood: {s:?}");
-    assert!(s.stored_info_hashes <= caps.info_hashes && s.stored_info_hashes >= caps.info_hashes / 2, "{s:?}");
+    assert!(
+        s.stored_info_hashes <= caps.info_hashes && s.stored_info_hashes >= caps.info_hashes / 2,
+        "{s:?}"
+    );
     assert!(node.max_stored_peers_per_hash() <= caps.peers_per_hash);
     assert!(s.rate_limiter_entries <= 1024);
     assert!(s.queries_in_flight <= 256);

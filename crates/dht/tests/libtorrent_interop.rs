@@ -51,7 +51,11 @@ impl Libtorrent {
                 }
             }
         });
-        let mut lt = Libtorrent { child, stdin, lines };
+        let mut lt = Libtorrent {
+            child,
+            stdin,
+            lines,
+        };
         let first = lt.line(Duration::from_secs(20));
         assert!(
             first.starts_with("ready"),
@@ -62,7 +66,9 @@ impl Libtorrent {
     }
 
     fn line(&mut self, limit: Duration) -> String {
-        self.lines.recv_timeout(limit).unwrap_or_else(|e| panic!("no answer from the libtorrent script: {e}"))
+        self.lines
+            .recv_timeout(limit)
+            .unwrap_or_else(|e| panic!("no answer from the libtorrent script: {e}"))
     }
 
     fn cmd(&mut self, c: &str) -> String {
@@ -105,10 +111,18 @@ async fn shoal_and_libtorrent_dht_interoperate() {
         let first_addr = first.local_addr().unwrap();
         let mut shoal = vec![first];
         for i in 32..36 {
-            shoal.push(Dht::bind(any, loopback_config(i, vec![first_addr])).await.unwrap());
+            shoal.push(
+                Dht::bind(any, loopback_config(i, vec![first_addr]))
+                    .await
+                    .unwrap(),
+            );
         }
-        let ports: Vec<u16> = shoal.iter().map(|d| d.local_addr().unwrap().port()).collect();
-        let answer = tokio::task::block_in_place(|| lt.cmd(&format!("add_node {}", first_addr.port())));
+        let ports: Vec<u16> = shoal
+            .iter()
+            .map(|d| d.local_addr().unwrap().port())
+            .collect();
+        let answer =
+            tokio::task::block_in_place(|| lt.cmd(&format!("add_node {}", first_addr.port())));
         assert_eq!(answer, "ok");
         for d in &shoal {
             d.bootstrap(vec![first_addr, lt_addr]).await.unwrap();
@@ -118,15 +132,26 @@ async fn shoal_and_libtorrent_dht_interoperate() {
         let deadline = Instant::now() + Duration::from_secs(40);
         let in_table = loop {
             let nodes = tokio::task::block_in_place(|| lt.cmd("nodes"));
-            let listed: Vec<u16> = nodes.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
-            let ours: Vec<u16> = listed.iter().copied().filter(|p| ports.contains(p)).collect();
+            let listed: Vec<u16> = nodes
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            let ours: Vec<u16> = listed
+                .iter()
+                .copied()
+                .filter(|p| ports.contains(p))
+                .collect();
             if ours.len() >= 2 || Instant::now() > deadline {
                 println!("libtorrent routing table (ports): {listed:?}; shoal: {ports:?}");
                 break ours;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        assert!(!in_table.is_empty(), "no Shoal node in libtorrent's routing table");
+        assert!(
+            !in_table.is_empty(),
+            "no Shoal node in libtorrent's routing table"
+        );
         let answered: u64 = {
             let mut n = 0;
             for d in &shoal {
@@ -138,7 +163,10 @@ async fn shoal_and_libtorrent_dht_interoperate() {
 
         // libtorrent announces (a tracker-less torrent: implied_port), Shoal finds it.
         let ih = info_hash("libtorrent announces");
-        assert_eq!(tokio::task::block_in_place(|| lt.cmd(&format!("announce {}", hex(&ih.0)))), "ok");
+        assert_eq!(
+            tokio::task::block_in_place(|| lt.cmd(&format!("announce {}", hex(&ih.0)))),
+            "ok"
+        );
         let deadline = Instant::now() + Duration::from_secs(40);
         let found = loop {
             let mut rx = shoal[4].get_peers(ih).await.unwrap();
@@ -152,7 +180,10 @@ async fn shoal_and_libtorrent_dht_interoperate() {
             tokio::task::block_in_place(|| lt.cmd(&format!("reannounce {}", hex(&ih.0))));
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
-        assert!(found.contains(&lt_addr), "Shoal did not find libtorrent's peer {lt_addr}: {found:?}");
+        assert!(
+            found.contains(&lt_addr),
+            "Shoal did not find libtorrent's peer {lt_addr}: {found:?}"
+        );
 
         // Shoal announces, libtorrent finds it.
         let ih = info_hash("shoal announces");
@@ -161,12 +192,16 @@ async fn shoal_and_libtorrent_dht_interoperate() {
         let peers = loop {
             let ann = shoal[2].announce(ih, Some(7777)).await.unwrap();
             assert!(ann.stats.announced >= 1, "{:?}", ann.stats);
-            let peers = tokio::task::block_in_place(|| lt.cmd(&format!("get_peers {}", hex(&ih.0))));
+            let peers =
+                tokio::task::block_in_place(|| lt.cmd(&format!("get_peers {}", hex(&ih.0))));
             if peers.split_whitespace().any(|p| p == want) || Instant::now() > deadline {
                 break peers;
             }
         };
-        assert!(peers.split_whitespace().any(|p| p == want), "libtorrent did not find Shoal's peer: {peers}");
+        assert!(
+            peers.split_whitespace().any(|p| p == want),
+            "libtorrent did not find Shoal's peer: {peers}"
+        );
     })
     .await;
     drop(lt);

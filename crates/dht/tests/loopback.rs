@@ -31,7 +31,11 @@ async fn announce_then_get_peers_over_loopback() {
         let first_addr = first.local_addr().unwrap();
         let mut nodes = vec![first];
         for i in 2..=8 {
-            nodes.push(Dht::bind(any, loopback_config(i, vec![first_addr])).await.unwrap());
+            nodes.push(
+                Dht::bind(any, loopback_config(i, vec![first_addr]))
+                    .await
+                    .unwrap(),
+            );
         }
         for n in &nodes[1..] {
             let size = n.bootstrap(vec![first_addr]).await.unwrap();
@@ -46,15 +50,22 @@ async fn announce_then_get_peers_over_loopback() {
                 let _ = out.send_to(&bytes, to).await;
             }
         });
-        let (ext, feed) = Dht::spawn_external(loopback_config(99, vec![first_addr]), move |to, bytes| {
-            let _ = out_tx.send((to, bytes));
-        });
+        let (ext, feed) =
+            Dht::spawn_external(loopback_config(99, vec![first_addr]), move |to, bytes| {
+                let _ = out_tx.send((to, bytes));
+            });
         let reader = sock.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             while let Ok((n, from)) = reader.recv_from(&mut buf).await {
                 // demultiplex by first byte: KRPC starts with 'd'
-                if n > 0 && buf[0] == b'd' && feed.send((from, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                if n > 0
+                    && buf[0] == b'd'
+                    && feed
+                        .send((from, Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                {
                     break;
                 }
             }
@@ -64,12 +75,22 @@ async fn announce_then_get_peers_over_loopback() {
         let ih = info_hash("loopback");
         let ann = nodes[3].announce(ih, Some(4242)).await.unwrap();
         println!("announce: {:?}", ann.stats);
-        assert!(ann.stats.announced >= 1, "announced to nobody: {:?}", ann.stats);
+        assert!(
+            ann.stats.announced >= 1,
+            "announced to nobody: {:?}",
+            ann.stats
+        );
         let want: SocketAddr = "127.0.0.1:4242".parse().unwrap();
         let found = collect(nodes[6].get_peers(ih).await.unwrap()).await;
-        assert!(found.contains(&want), "own-socket node did not find the peer: {found:?}");
+        assert!(
+            found.contains(&want),
+            "own-socket node did not find the peer: {found:?}"
+        );
         let found = collect(ext.get_peers(ih).await.unwrap()).await;
-        assert!(found.contains(&want), "external node did not find the peer: {found:?}");
+        assert!(
+            found.contains(&want),
+            "external node did not find the peer: {found:?}"
+        );
 
         // implied_port: the announcing socket's own port is stored.
         let ih2 = info_hash("implied");

@@ -24,7 +24,11 @@ async fn shoal_and_mainline_find_each_others_peers() {
         let testnet = tokio::task::spawn_blocking(|| Testnet::builder(12).build().unwrap())
             .await
             .unwrap();
-        let boot: Vec<SocketAddr> = testnet.bootstrap.iter().map(|s| s.parse().unwrap()).collect();
+        let boot: Vec<SocketAddr> = testnet
+            .bootstrap
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let shoal = Dht::bind(any, loopback_config(7, vec![])).await.unwrap();
         let size = shoal.bootstrap(boot.clone()).await.unwrap();
@@ -45,7 +49,10 @@ async fn shoal_and_mainline_find_each_others_peers() {
         while let Some(batch) = rx.recv().await {
             found.extend(batch);
         }
-        assert!(found.contains(&want), "shoal did not find mainline's peer {want}: {found:?}");
+        assert!(
+            found.contains(&want),
+            "shoal did not find mainline's peer {want}: {found:?}"
+        );
 
         // Shoal announces, mainline looks up.
         let ih = info_hash("shoal announces");
@@ -54,11 +61,15 @@ async fn shoal_and_mainline_find_each_others_peers() {
         assert!(ann.stats.announced >= 4, "{:?}", ann.stats);
         let seeker = testnet.nodes[8].clone();
         let mid = Id::from_bytes(ih.0).unwrap();
-        let got: Vec<SocketAddrV4> = tokio::task::spawn_blocking(move || seeker.get_peers(mid).flatten().collect())
-            .await
-            .unwrap();
+        let got: Vec<SocketAddrV4> =
+            tokio::task::spawn_blocking(move || seeker.get_peers(mid).flatten().collect())
+                .await
+                .unwrap();
         let want: SocketAddrV4 = "127.0.0.1:6262".parse().unwrap();
-        assert!(got.contains(&want), "mainline did not find shoal's peer: {got:?}");
+        assert!(
+            got.contains(&want),
+            "mainline did not find shoal's peer: {got:?}"
+        );
 
         // mainline nodes took Shoal into their routing tables.
         let stats = shoal.stats().await.unwrap();

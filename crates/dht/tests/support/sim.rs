@@ -66,7 +66,15 @@ pub struct Sim {
 /// A public address for node `i` (so BEP 42 applies).
 pub fn addr_of(i: usize) -> SocketAddr {
     let i = i as u32 + 1;
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(20 + (i >> 16) as u8, (i >> 8) as u8, i as u8, 1)), 6881)
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(
+            20 + (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8,
+            1,
+        )),
+        6881,
+    )
 }
 
 impl Sim {
@@ -95,7 +103,8 @@ impl Sim {
                 seed: seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
                 ..Config::default()
             };
-            sim.nodes.push(Behaviour::Honest(Box::new(Node::new(config, base))));
+            sim.nodes
+                .push(Behaviour::Honest(Box::new(Node::new(config, base))));
             sim.addrs.push(addr);
             sim.by_addr.insert(addr, i);
             sim.events.push(Vec::new());
@@ -123,7 +132,9 @@ impl Sim {
     }
 
     fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
-        let Some(&to) = self.by_addr.get(&to) else { return };
+        let Some(&to) = self.by_addr.get(&to) else {
+            return;
+        };
         let at = self.now + self.latency();
         self.seq += 1;
         self.packets.insert(self.seq, Packet { from, to, bytes });
@@ -167,8 +178,16 @@ impl Sim {
                 reply = Some(b);
             }
             Behaviour::Selfish(id) => {
-                if let Ok(Message { transaction_id, body: Body::Query(_), .. }) = Message::decode(&p.bytes) {
-                    let me = NodeInfo { id: *id, addr: to_addr };
+                if let Ok(Message {
+                    transaction_id,
+                    body: Body::Query(_),
+                    ..
+                }) = Message::decode(&p.bytes)
+                {
+                    let me = NodeInfo {
+                        id: *id,
+                        addr: to_addr,
+                    };
                     let r = Message {
                         transaction_id,
                         version: None,
@@ -207,12 +226,16 @@ impl Sim {
             }
             self.now = next;
             if next_packet == Some(next) {
-                let Some(Reverse((_, seq, _))) = self.queue.pop() else { break };
+                let Some(Reverse((_, seq, _))) = self.queue.pop() else {
+                    break;
+                };
                 if let Some(p) = self.packets.remove(&seq) {
                     self.deliver(p);
                 }
             } else {
-                let Some(Reverse((t, i))) = self.timers.pop() else { break };
+                let Some(Reverse((t, i))) = self.timers.pop() else {
+                    break;
+                };
                 let mut due = false;
                 if let Behaviour::Honest(n) = &mut self.nodes[i] {
                     if n.poll_timeout().is_some_and(|p| p <= t) {
@@ -259,15 +282,27 @@ impl Sim {
 
     /// Run until lookup `id` of node `i` finishes (bounded by `limit`);
     /// returns its stats, closest nodes and the peers it found.
-    pub fn wait_lookup(&mut self, i: usize, id: LookupId, limit: Duration) -> Option<(LookupStats, Vec<NodeInfo>, Vec<SocketAddr>)> {
+    pub fn wait_lookup(
+        &mut self,
+        i: usize,
+        id: LookupId,
+        limit: Duration,
+    ) -> Option<(LookupStats, Vec<NodeInfo>, Vec<SocketAddr>)> {
         let deadline = self.now + limit;
         let mut peers = Vec::new();
         loop {
             let mut done = None;
             for e in self.events[i].drain(..) {
                 match e {
-                    Event::Peers { lookup, peers: p, .. } if lookup == id => peers.extend(p),
-                    Event::LookupDone { lookup, stats, closest, .. } if lookup == id => done = Some((stats, closest)),
+                    Event::Peers {
+                        lookup, peers: p, ..
+                    } if lookup == id => peers.extend(p),
+                    Event::LookupDone {
+                        lookup,
+                        stats,
+                        closest,
+                        ..
+                    } if lookup == id => done = Some((stats, closest)),
                     _ => {}
                 }
             }
@@ -300,14 +335,21 @@ impl Sim {
             let ih = NodeId(self.rng.gen());
             let port = 10000 + k as u16;
             let now = self.now;
-            let Some(id) = self.node(a).and_then(|n| n.announce(ih, Some(port), now).ok()) else { continue };
+            let Some(id) = self
+                .node(a)
+                .and_then(|n| n.announce(ih, Some(port), now).ok())
+            else {
+                continue;
+            };
             self.flush(a);
             if self.wait_lookup(a, id, Duration::from_secs(120)).is_none() {
                 continue;
             }
             self.run_for(Duration::from_secs(1));
             let now = self.now;
-            let Some(id) = self.node(b).and_then(|n| n.get_peers(ih, now).ok()) else { continue };
+            let Some(id) = self.node(b).and_then(|n| n.get_peers(ih, now).ok()) else {
+                continue;
+            };
             self.flush(b);
             f.lookups += 1;
             if let Some((stats, _, peers)) = self.wait_lookup(b, id, Duration::from_secs(120)) {
@@ -346,7 +388,9 @@ impl Sim {
                 })
                 .min_by_key(|id| id.distance(&target));
             let now = self.now;
-            let Some(id) = self.node(a).and_then(|n| n.find_node(target, now).ok()) else { continue };
+            let Some(id) = self.node(a).and_then(|n| n.find_node(target, now).ok()) else {
+                continue;
+            };
             self.flush(a);
             f.lookups += 1;
             if let Some((stats, closest, _)) = self.wait_lookup(a, id, Duration::from_secs(120)) {
@@ -387,7 +431,11 @@ impl Sim {
             let i = self.rng.gen_range(1..self.nodes.len());
             if let Behaviour::Honest(node) = &self.nodes[i] {
                 let id = node.id();
-                self.nodes[i] = if done % 2 == 0 { Behaviour::Garbage } else { Behaviour::Selfish(id) };
+                self.nodes[i] = if done % 2 == 0 {
+                    Behaviour::Garbage
+                } else {
+                    Behaviour::Selfish(id)
+                };
                 done += 1;
             }
         }
