@@ -392,5 +392,8 @@ fn dispatch(
                 let _ = w.send(nodes);
             }
         }
+        Event::IdChanged { id, external_ip } => {
+            debug!(%id, %external_ip, "DHT node id follows the external address (BEP 42)");
+        }
     }
 }

@@ -27,6 +27,8 @@ const MAX_BOOTSTRAP: usize = 64;
 const SAVED_NODES: usize = 32;
 /// Distinct voters for our external address kept.
 const MAX_IP_VOTERS: usize = 64;
+/// Agreeing voters needed before our id follows our external address.
+const MIN_IP_VOTES: usize = 3;
 /// BEP 51 samples per answer, and the interval we advertise.
 const SAMPLES: usize = 20;
 const SAMPLE_INTERVAL: i64 = 6 * 3600;
@@ -96,6 +98,14 @@ pub enum Event {
     Bootstrapped {
         /// Nodes in the routing tables.
         nodes: usize,
+    },
+    /// Most nodes report the same public address for us and our id did not
+    /// match it (BEP 42): the node took a new id derived from it.
+    IdChanged {
+        /// The new id.
+        id: NodeId,
+        /// The external address it is derived from.
+        external_ip: IpAddr,
     },
 }
 
@@ -189,7 +199,9 @@ pub struct Node {
     saved: Vec<NodeInfo>,
     next_tick: Instant,
     last_bootstrap: Option<Instant>,
-    ip_votes: HashMap<IpAddr, IpAddr>,
+    ip_votes: VecDeque<(IpAddr, IpAddr)>,
+    id_fixed: bool,
+    id_from_ip: Option<IpAddr>,
     now: Instant,
     stats: NodeStats,
 }
@@ -225,7 +237,9 @@ impl Node {
             saved: Vec::new(),
             next_tick: now + TICK,
             last_bootstrap: None,
-            ip_votes: HashMap::new(),
+            ip_votes: VecDeque::new(),
+            id_fixed: config.id.is_some(),
+            id_from_ip: config.external_ip.filter(|ip| !is_exempt(*ip)),
             now,
             stats: NodeStats::default(),
             config,
@@ -246,7 +260,13 @@ impl Node {
             .get_bytes(b"id")
             .and_then(NodeId::from_slice)
             .ok_or(StateError::Invalid("id"))?;
-        if config.id.is_none() {
+        // Reuse the saved id unless one is configured, or the configured
+        // external address calls for another one (BEP 42).
+        let reuse = config.id.is_none()
+            && config
+                .external_ip
+                .is_none_or(|ip| is_exempt(ip) || id.is_secure_for_ip(ip));
+        if reuse {
             config.id = Some(id);
         }
         let mut saved = Vec::new();
@@ -256,6 +276,7 @@ impl Node {
             }
         }
         let mut node = Node::new(config, now);
+        node.id_fixed = false;
         node.saved = saved;
         Ok(node)
     }
@@ -326,10 +347,42 @@ impl Node {
     /// The external address most nodes report for us (BEP 42 `ip`), if any.
     pub fn external_ip(&self) -> Option<IpAddr> {
         let mut counts: HashMap<IpAddr, usize> = HashMap::new();
-        for ip in self.ip_votes.values() {
+        for (_, ip) in &self.ip_votes {
             *counts.entry(*ip).or_default() += 1;
         }
         counts.into_iter().max_by_key(|(_, n)| *n).map(|(ip, _)| ip)
+    }
+
+    /// Record that `voter` sees us at `ip`; once most of the recent voters
+    /// (at least `MIN_IP_VOTES`) agree on a public address our id does not
+    /// match, take an id derived from it (BEP 42) and re-file the tables.
+    fn vote_external_ip(&mut self, voter: IpAddr, ip: IpAddr, now: Instant) {
+        self.ip_votes.retain(|(v, _)| *v != voter);
+        if self.ip_votes.len() >= MAX_IP_VOTERS {
+            self.ip_votes.pop_front();
+        }
+        self.ip_votes.push_back((voter, ip));
+        if self.id_fixed
+            || is_exempt(ip)
+            || self.id.is_secure_for_ip(ip)
+            || self.id_from_ip == Some(ip)
+        {
+            return;
+        }
+        let agree = self.ip_votes.iter().filter(|(_, v)| *v == ip).count();
+        if agree < MIN_IP_VOTES || agree * 2 <= self.ip_votes.len() {
+            return;
+        }
+        let id = NodeId::secure_for_ip(ip, &mut self.rng);
+        debug!(%ip, old = %self.id, new = %id, "external address known: new BEP 42 node id");
+        self.id = id;
+        self.id_from_ip = Some(ip);
+        self.table4 = self.table4.with_new_id(id, now);
+        self.table6 = self.table6.with_new_id(id, now);
+        self.event(Event::IdChanged {
+            id,
+            external_ip: ip,
+        });
     }
 
     fn family_enabled(&self, f: Family) -> bool {
@@ -831,9 +884,7 @@ impl Node {
             }
         };
         if let Some(ip) = requester_ip {
-            if self.ip_votes.len() < MAX_IP_VOTERS || self.ip_votes.contains_key(&from.ip()) {
-                self.ip_votes.insert(from.ip(), ip.ip());
-            }
+            self.vote_external_ip(from.ip(), ip.ip(), now);
         }
         if !self.routers.contains(&from) && o.id.is_none_or(|id| id == r.id) {
             if let Insertion::Cached { ping: Some(n) } =

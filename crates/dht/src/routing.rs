@@ -378,6 +378,20 @@ impl RoutingTable {
         all.into_iter().take(n).map(Entry::info).collect()
     }
 
+    /// The same nodes filed around a new own id (after a BEP 42 id change).
+    pub fn with_new_id(&self, own_id: NodeId, now: Instant) -> RoutingTable {
+        let mut t = RoutingTable::new(own_id, self.admission, now);
+        for e in self.entries() {
+            if t.heard_response(e.id, e.addr, e.last_response) == Insertion::Added {
+                if let Some((b, i)) = t.find(&e.id) {
+                    t.buckets[b].nodes[i].last_query = e.last_query;
+                    t.buckets[b].nodes[i].failures = e.failures;
+                }
+            }
+        }
+        t
+    }
+
     /// Good nodes (for saving state), up to `n`.
     pub fn good_nodes(&self, n: usize, now: Instant) -> Vec<NodeInfo> {
         self.entries()
