@@ -137,3 +137,28 @@ async fn restart_from_saved_state_needs_no_bootstrap_list() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn ipv6_nodes_use_nodes6_and_find_v6_peers() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let any: SocketAddr = "[::1]:0".parse().unwrap();
+        let first = Dht::bind(any, loopback_config(41, vec![])).await.unwrap();
+        let first_addr = first.local_addr().unwrap();
+        let mut nodes = vec![first];
+        for i in 42..48 {
+            let n = Dht::bind(any, loopback_config(i, vec![])).await.unwrap();
+            assert!(n.bootstrap(vec![first_addr]).await.unwrap() >= 1);
+            nodes.push(n);
+        }
+        let ih = info_hash("over ipv6");
+        let ann = nodes[2].announce(ih, Some(5353)).await.unwrap();
+        assert!(ann.stats.announced >= 3, "{:?}", ann.stats);
+        let found = collect(nodes[5].get_peers(ih).await.unwrap()).await;
+        let want: SocketAddr = "[::1]:5353".parse().unwrap();
+        assert!(found.contains(&want), "{found:?}");
+        let stats = nodes[5].stats().await.unwrap();
+        assert!(stats.nodes_v6 >= 3 && stats.nodes_v4 == 0, "{stats:?}");
+    })
+    .await
+    .expect("test timed out");
+}
