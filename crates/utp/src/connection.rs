@@ -84,6 +84,27 @@ pub struct Stats {
     pub dropped: u64,
 }
 
+/// A snapshot of the connection's control state.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Congestion window, bytes.
+    pub cwnd: usize,
+    /// True while in slow start.
+    pub slow_start: bool,
+    /// Payload bytes in flight.
+    pub bytes_in_flight: usize,
+    /// The peer's advertised window.
+    pub peer_window: usize,
+    /// Our free receive buffer (the window we advertise).
+    pub recv_window: usize,
+    /// Smoothed round-trip time.
+    pub rtt: Option<Duration>,
+    /// The latest queueing-delay estimate (LEDBAT input).
+    pub queueing_delay: Duration,
+    /// Bytes written and not yet packetised.
+    pub unsent: usize,
+}
+
 /// A uTP connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -272,6 +293,23 @@ impl Connection {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// A snapshot of the control state.
+    pub fn info(&self) -> Info {
+        let n = self.recent_delay_count.min(DELAY_SAMPLES);
+        Info {
+            cwnd: self.cc.window(),
+            slow_start: self.cc.in_slow_start(),
+            bytes_in_flight: self.in_flight.bytes_in_flight(),
+            peer_window: self.peer_wnd,
+            recv_window: self.recv_buf.free(),
+            rtt: self.rtt.srtt(),
+            queueing_delay: Duration::from_micros(u64::from(
+                self.recent_delays[..n].iter().copied().min().unwrap_or(0),
+            )),
+            unsent: self.send_buf.len(),
+        }
     }
 
     /// Congestion window, bytes.

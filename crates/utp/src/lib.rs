@@ -26,9 +26,9 @@ pub mod seq;
 pub mod socket;
 
 pub use config::Config;
-pub use connection::{Connection, ConnectionError, State, Stats};
+pub use connection::{Connection, ConnectionError, Info, State, Stats};
 pub use endpoint::{
     ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, EndpointError, Transmit,
 };
 pub use packet::{looks_like_utp, Header, Packet, PacketError, PacketType};
-pub use socket::{Datagram, SocketConfig, UtpSocket, UtpStream};
+pub use socket::{udp_socket, Datagram, SocketConfig, UtpSocket, UtpStream};

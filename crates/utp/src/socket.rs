@@ -47,6 +47,28 @@ impl Default for SocketConfig {
     }
 }
 
+/// Kernel send and receive buffer size asked for (the kernel may cap it).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// A non-blocking UDP socket bound at `addr` with `buffer`-byte kernel
+/// buffers (best effort); IPv6 sockets are IPv6-only.
+pub fn udp_socket(addr: SocketAddr, buffer: usize) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if let Err(e) = socket.set_recv_buffer_size(buffer) {
+        tracing::debug!(error = %e, "could not enlarge the UDP receive buffer");
+    }
+    if let Err(e) = socket.set_send_buffer_size(buffer) {
+        tracing::debug!(error = %e, "could not enlarge the UDP send buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// A datagram that was not uTP, and who sent it.
 pub type Datagram = (Vec<u8>, SocketAddr);
 
@@ -123,11 +145,16 @@ pub struct UtpSocket {
 impl UtpSocket {
     /// Bind a UDP socket at `addr` with default settings.
     pub async fn bind(addr: SocketAddr) -> io::Result<UtpSocket> {
-        let socket = UdpSocket::bind(addr).await?;
-        Ok(UtpSocket::with_socket(
-            Arc::new(socket),
-            SocketConfig::default(),
-        ))
+        UtpSocket::bind_with(addr, SocketConfig::default())
+    }
+
+    /// Bind a UDP socket at `addr`: large kernel buffers (bursts of a fast
+    /// connection would overflow the default ones), IPv6 sockets IPv6-only
+    /// (so `[::]` and `0.0.0.0` can share a port). Must be called within a
+    /// tokio runtime.
+    pub fn bind_with(addr: SocketAddr, cfg: SocketConfig) -> io::Result<UtpSocket> {
+        let socket = udp_socket(addr, SOCKET_BUFFER)?;
+        Ok(UtpSocket::with_socket(Arc::new(socket), cfg))
     }
 
     /// Run uTP over an existing socket (which the caller may also use to
@@ -414,6 +441,15 @@ impl UtpStream {
             .ep
             .connection_ref(self.handle)
             .map(|c| c.stats().clone())
+    }
+
+    /// A snapshot of the connection's control state (window, RTT, delay).
+    pub fn info(&self) -> Option<crate::connection::Info> {
+        self.shared()
+            .lock()
+            .ep
+            .connection_ref(self.handle)
+            .map(|c| c.info())
     }
 
     /// Abort the connection (sends `ST_RESET`).
