@@ -22,9 +22,18 @@
 //!   reused for one minute; a request unanswered after `base · 2ⁿ` (BEP 15:
 //!   base 15 s, n up to 8) is sent again, with n growing over the whole
 //!   exchange; [`ClientConfig::udp_base_timeout`] makes tests fast.
+//! - **Bounds**: nothing a tracker sends can make the client hold much: a
+//!   body over [`MAX_RESPONSE_BODY`] is an error (read no further, whatever
+//!   the framing), at most [`MAX_REDIRECTS`] redirects are followed, at
+//!   most [`MAX_PEERS_PER_RESPONSE`] distinct peers are kept from one
+//!   answer, messages are cut to [`MAX_MESSAGE_LEN`] bytes, a tracker id
+//!   over [`MAX_TRACKER_ID_LEN`] bytes is ignored, and a UDP datagram is
+//!   read into a buffer of [`UDP_RECV_BUFFER`] bytes.
 
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +43,34 @@ use shoal_tracker_proto::http as hp;
 use shoal_tracker_proto::udp as up;
 pub use shoal_tracker_proto::{Event, InfoHash, PeerId};
 use tokio::net::UdpSocket;
+
+/// The most bytes read from one HTTP tracker response body. A tracker's
+/// answer is a small bencoded dictionary (200 compact peers take 1.2 KB);
+/// a body that declares more (`Content-Length`), or that goes past this
+/// while being read (chunked, or delimited by the connection closing), is
+/// an error ([`TrackerError::TooLarge`]) and nothing more of it is read.
+pub const MAX_RESPONSE_BODY: usize = 2 << 20;
+
+/// The most peers kept from one announce answer (compact `peers` and
+/// `peers6` and the dictionary form together, duplicates counted once);
+/// the rest are ignored. When both families are over, IPv4 and IPv6 peers
+/// are taken in turn so neither crowds out the other.
+pub const MAX_PEERS_PER_RESPONSE: usize = 2000;
+
+/// The most bytes kept of a tracker's `failure reason`, `warning message`
+/// or UDP error message (cut at a character boundary, `…` appended).
+pub const MAX_MESSAGE_LEN: usize = 1024;
+
+/// A `tracker id` longer than this is ignored (it would be sent back in
+/// every later announce URL).
+pub const MAX_TRACKER_ID_LEN: usize = 256;
+
+/// The most HTTP redirects followed for one request (libtorrent's is 5).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The receive buffer for UDP tracker datagrams: a longer datagram is cut
+/// to this (BEP 15 answers are far smaller).
+pub const UDP_RECV_BUFFER: usize = 2048;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -134,6 +171,10 @@ pub enum TrackerError {
     /// The answer could not be understood.
     #[error("bad answer: {0}")]
     Protocol(String),
+    /// The HTTP body declared or reached more than [`MAX_RESPONSE_BODY`]
+    /// bytes (the limit is given).
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
     /// The tracker does not support scrape (BEP 48 URL rule).
     #[error("scrape not supported")]
     NoScrape,
@@ -241,6 +282,7 @@ impl TrackerClient {
         let c = reqwest::Client::builder()
             .timeout(self.cfg.http_timeout)
             .user_agent(concat!("Shoal/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
             .map_err(|e| TrackerError::Http(e.to_string()))?;
         self.http = Some(c.clone());
@@ -366,18 +408,15 @@ impl TrackerClient {
             .await
             .map_err(|e| TrackerError::Http(e.without_url().to_string()))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| TrackerError::Http(e.without_url().to_string()))?;
+        let body = read_bounded_body(resp).await?;
         if !status.is_success() {
             // Trackers often explain a refusal in a bencoded body.
             if let Err(hp::ResponseError::Failure(f)) = hp::parse_announce_response(&body) {
-                return Err(TrackerError::Failure(f));
+                return Err(TrackerError::Failure(bounded_message(f)));
             }
             return Err(TrackerError::Http(format!("status {status}")));
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
 
     async fn http_announce(
@@ -403,7 +442,11 @@ impl TrackerClient {
         let body = self.http_get(&url).await?;
         let r = hp::parse_announce_response(&body).map_err(response_error)?;
         if let Some(t) = r.tracker_id {
-            e.tracker_id = Some(t);
+            if t.len() <= MAX_TRACKER_ID_LEN {
+                e.tracker_id = Some(t);
+            } else {
+                tracing::debug!(tracker = %e.url, len = t.len(), "tracker id too long, ignored");
+            }
         }
         Ok(AnnounceResponse {
             tracker: e.url.clone(),
@@ -411,8 +454,8 @@ impl TrackerClient {
             min_interval: r.min_interval.map(|m| Duration::from_secs(u64::from(m))),
             seeders: r.complete,
             leechers: r.incomplete,
-            peers: r.peers,
-            warning: r.warning,
+            peers: bounded_peers(r.peers),
+            warning: r.warning.map(bounded_message),
             failed: Vec::new(),
         })
     }
@@ -467,7 +510,7 @@ impl TrackerClient {
                 min_interval: None,
                 seeders: Some(seeders),
                 leechers: Some(leechers),
-                peers,
+                peers: bounded_peers(peers),
                 warning: None,
                 failed: Vec::new(),
             }),
@@ -485,7 +528,7 @@ impl TrackerClient {
         v6: bool,
     ) -> Result<up::Response, TrackerError> {
         let mut n = 0u32;
-        let mut buf = vec![0u8; 2048];
+        let mut buf = vec![0u8; UDP_RECV_BUFFER];
         let mut out = Vec::with_capacity(128);
         let mut reconnected = false;
         loop {
@@ -505,7 +548,7 @@ impl TrackerClient {
                             connection_id
                         }
                         up::Response::Error { message, .. } => {
-                            return Err(TrackerError::Failure(message))
+                            return Err(TrackerError::Failure(bounded_message(message)))
                         }
                         other => {
                             return Err(TrackerError::Protocol(format!("unexpected {other:?}")))
@@ -524,7 +567,7 @@ impl TrackerClient {
                     if message.contains("connection id") && !reconnected {
                         continue;
                     }
-                    return Err(TrackerError::Failure(message));
+                    return Err(TrackerError::Failure(bounded_message(message)));
                 }
                 other => return other,
             }
@@ -572,9 +615,75 @@ impl TrackerClient {
     }
 }
 
+/// Read a response body, failing with [`TrackerError::TooLarge`] as soon as
+/// it declares or reaches more than [`MAX_RESPONSE_BODY`] bytes.
+async fn read_bounded_body(mut resp: reqwest::Response) -> Result<Vec<u8>, TrackerError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BODY as u64)
+    {
+        return Err(TrackerError::TooLarge(MAX_RESPONSE_BODY));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| TrackerError::Http(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BODY {
+            return Err(TrackerError::TooLarge(MAX_RESPONSE_BODY));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `s` cut to at most [`MAX_MESSAGE_LEN`] bytes (at a character boundary),
+/// with `…` appended when cut.
+fn bounded_message(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE_LEN {
+        let mut end = MAX_MESSAGE_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// At most [`MAX_PEERS_PER_RESPONSE`] distinct peers of `peers`, in their
+/// order within each family; IPv4 and IPv6 peers taken in turn.
+fn bounded_peers(peers: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let mut seen = HashSet::new();
+    let mut kept = Vec::new();
+    let (mut n4, mut n6) = (0usize, 0usize);
+    for p in peers {
+        let n = if p.is_ipv4() { &mut n4 } else { &mut n6 };
+        if *n < MAX_PEERS_PER_RESPONSE && seen.insert(p) {
+            *n += 1;
+            kept.push(p);
+        }
+    }
+    if kept.len() <= MAX_PEERS_PER_RESPONSE {
+        return kept;
+    }
+    let (v4, v6): (Vec<_>, Vec<_>) = kept.into_iter().partition(SocketAddr::is_ipv4);
+    let mut out = Vec::with_capacity(MAX_PEERS_PER_RESPONSE);
+    let (mut a, mut b) = (v4.into_iter(), v6.into_iter());
+    while out.len() < MAX_PEERS_PER_RESPONSE {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+    out.truncate(MAX_PEERS_PER_RESPONSE);
+    out
+}
+
 fn response_error(e: hp::ResponseError) -> TrackerError {
     match e {
-        hp::ResponseError::Failure(f) => TrackerError::Failure(f),
+        hp::ResponseError::Failure(f) => TrackerError::Failure(bounded_message(f)),
         other => TrackerError::Protocol(other.to_string()),
     }
 }
