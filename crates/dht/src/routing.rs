@@ -146,6 +146,9 @@ pub struct RoutingTable {
     own_id: NodeId,
     buckets: Vec<Bucket>,
     admission: Admission,
+    // No node can turn questionable before this (a lower bound: activity
+    // only moves it later), so maintenance need not scan the table.
+    next_ping_check: Option<Instant>,
 }
 
 impl RoutingTable {
@@ -155,6 +158,7 @@ impl RoutingTable {
             own_id,
             buckets: vec![Bucket::new(now)],
             admission,
+            next_ping_check: None,
         }
     }
 
@@ -404,19 +408,41 @@ impl RoutingTable {
     /// A questionable node that has not been pinged in the last minute,
     /// the least recently seen first; marks it pinged.
     pub fn questionable_to_ping(&mut self, now: Instant) -> Option<NodeInfo> {
-        self.buckets
-            .iter_mut()
-            .flat_map(|b| b.nodes.iter_mut())
-            .filter(|e| e.status(now) == NodeStatus::Questionable)
-            .filter(|e| {
-                e.last_ping
-                    .is_none_or(|p| now.saturating_duration_since(p) > Duration::from_secs(60))
-            })
-            .min_by_key(|e| e.last_seen())
-            .map(|e| {
-                e.last_ping = Some(now);
-                e.info()
-            })
+        if self.next_ping_check.is_some_and(|t| now < t) {
+            return None;
+        }
+        let retry = Duration::from_secs(60);
+        let mut next: Option<Instant> = None;
+        let mut best: Option<&mut Entry> = None;
+        for e in self.buckets.iter_mut().flat_map(|b| b.nodes.iter_mut()) {
+            match e.status(now) {
+                NodeStatus::Good => {
+                    let t = e.last_seen() + ACTIVITY_WINDOW;
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+                NodeStatus::Questionable => {
+                    let t = match e.last_ping {
+                        Some(p) if now.saturating_duration_since(p) <= retry => p + retry,
+                        _ => {
+                            if best.as_ref().is_none_or(|b| e.last_seen() < b.last_seen()) {
+                                best = Some(e);
+                            }
+                            now + retry
+                        }
+                    };
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+                NodeStatus::Bad => {}
+            }
+        }
+        // Nodes added from now on are good for a full window at least.
+        self.next_ping_check = Some(next.unwrap_or(now + ACTIVITY_WINDOW));
+        best.map(|e| {
+            e.last_ping = Some(now);
+            // More questionable nodes may wait: look again next time.
+            e.info()
+        })
+        .inspect(|_| self.next_ping_check = None)
     }
 
     /// Random targets, one per bucket not changed for `interval`, to refresh
