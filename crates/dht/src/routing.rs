@@ -616,4 +616,27 @@ mod tests {
             .buckets_to_refresh(later, ACTIVITY_WINDOW, &mut rng)
             .is_empty());
     }
+
+    #[test]
+    fn questionable_nodes_are_pinged_one_by_one() {
+        let t0 = Instant::now();
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut t = RoutingTable::new(NodeId::random(&mut rng), OPEN, t0);
+        for i in 0..5 {
+            t.heard_response(NodeId::random(&mut rng), addr(i), t0);
+        }
+        assert_eq!(t.questionable_to_ping(t0), None);
+        assert_eq!(t.questionable_to_ping(t0 + Duration::from_secs(600)), None);
+        let late = t0 + ACTIVITY_WINDOW + Duration::from_secs(1);
+        let mut pinged = std::collections::HashSet::new();
+        while let Some(n) = t.questionable_to_ping(late) {
+            assert!(pinged.insert(n.addr), "pinged twice within a minute");
+        }
+        assert_eq!(pinged.len(), 5);
+        let again = late + Duration::from_secs(61);
+        assert!(
+            t.questionable_to_ping(again).is_some(),
+            "unanswered pings are retried"
+        );
+    }
 }
