@@ -4,6 +4,31 @@
 //! The core ([`Node`]) takes datagrams and time in and gives datagrams and
 //! events out; it never touches a socket, a clock or a file. The
 //! [`driver`] module (feature `driver`, on by default) runs it on tokio.
+//!
+//! Modules: [`krpc`] (the message codec) and [`compact`] (node and peer
+//! encodings), [`id`] (ids, XOR metric, BEP 42), [`routing`] (k-buckets),
+//! [`token`] (write tokens), [`peer_store`] (announced peers),
+//! [`rate_limit`] (per-IP query limit), [`lookup`] (iterative lookups),
+//! [`node`] (the state machine) and [`driver`].
+//!
+//! Sharing a UDP port with uTP: datagrams whose first byte is `d` are KRPC.
+//!
+//! ```no_run
+//! # async fn demo(socket: std::sync::Arc<tokio::net::UdpSocket>) {
+//! use shoal_dht::{Dht, DriverConfig, NodeId};
+//! let out = socket.clone();
+//! let (dht, feed) = Dht::spawn_external(DriverConfig::default(), move |to, bytes| {
+//!     let _ = out.try_send_to(&bytes, to); // or queue it for the socket's writer
+//! });
+//! // The demultiplexer: `feed.send((from, bytes)).await` for every datagram
+//! // starting with b'd'.
+//! let mut peers = dht.get_peers(NodeId([0; 20])).await.unwrap();
+//! while let Some(batch) = peers.recv().await { /* connect to them */ }
+//! dht.announce(NodeId([0; 20]), Some(6881)).await.unwrap();
+//! let state = dht.save_state().await.unwrap(); // DriverConfig::state next time
+//! # let _ = (feed, state);
+//! # }
+//! ```
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
