@@ -196,7 +196,8 @@ pub struct Node {
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<Event>,
     routers: Vec<SocketAddr>,
-    saved: Vec<NodeInfo>,
+    // Saved nodes and bootstrap addresses (id unknown until they answer).
+    saved: Vec<(Option<NodeId>, SocketAddr)>,
     next_tick: Instant,
     last_bootstrap: Option<Instant>,
     ip_votes: VecDeque<(IpAddr, IpAddr)>,
@@ -277,7 +278,7 @@ impl Node {
         }
         let mut node = Node::new(config, now);
         node.id_fixed = false;
-        node.saved = saved;
+        node.saved = saved.into_iter().map(|n| (Some(n.id), n.addr)).collect();
         Ok(node)
     }
 
@@ -291,18 +292,16 @@ impl Node {
         let mut v6 = self.table6.good_nodes(SAVED_NODES, now);
         // Nothing good yet (a restart right after a restart): keep the old.
         if v4.is_empty() && v6.is_empty() {
-            v4 = self
+            let known = self
                 .saved
                 .iter()
-                .filter(|n| Family::of(&n.addr) == Family::V4)
-                .copied()
-                .collect();
-            v6 = self
-                .saved
-                .iter()
-                .filter(|n| Family::of(&n.addr) == Family::V6)
-                .copied()
-                .collect();
+                .filter_map(|(id, addr)| id.map(|id| NodeInfo { id, addr: *addr }));
+            for n in known {
+                match Family::of(&n.addr) {
+                    Family::V4 => v4.push(n),
+                    Family::V6 => v6.push(n),
+                }
+            }
         }
         e.key("nodes").bytes(encode_nodes(&v4));
         e.key("nodes6").bytes(encode_nodes(&v6));
@@ -464,12 +463,8 @@ impl Node {
     /// of our own id, then [`Event::Bootstrapped`].
     pub fn bootstrap(&mut self, addrs: &[SocketAddr], now: Instant) {
         for a in addrs {
-            if self.saved.len() < MAX_BOOTSTRAP && !self.saved.iter().any(|n| n.addr == *a) {
-                // id unknown until it answers
-                self.saved.push(NodeInfo {
-                    id: self.id,
-                    addr: *a,
-                });
+            if self.saved.len() < MAX_BOOTSTRAP && !self.saved.iter().any(|(_, addr)| addr == a) {
+                self.saved.push((None, *a));
             }
         }
         self.start_bootstrap(now);
@@ -503,11 +498,9 @@ impl Node {
             .map(|n| (Some(n.id), n.addr))
             .collect();
         if seeds.len() < K {
-            for n in &self.saved {
-                if Family::of(&n.addr) == f {
-                    // Entries added by `bootstrap` carry our own id: unknown.
-                    let id = (n.id != self.id).then_some(n.id);
-                    seeds.push((id, n.addr));
+            for (id, addr) in &self.saved {
+                if Family::of(addr) == f {
+                    seeds.push((*id, *addr));
                 }
             }
             for r in &self.routers {

@@ -375,6 +375,18 @@ fn state_round_trips() {
     assert_eq!(o.len(), 1);
     assert_eq!(o[0].0, peer);
     assert!(Node::from_state(Config::default(), b"garbage", now).is_err());
+    // Bootstrap addresses that never answered have no id: they are not
+    // saved as nodes (and never under our own id).
+    let mut fresh = Node::new(open_config(), now);
+    fresh.bootstrap(&[peer], now);
+    let saved = fresh.save_state();
+    let reloaded = Node::from_state(open_config(), &saved, now).unwrap();
+    assert_eq!(reloaded.id(), fresh.id());
+    assert!(
+        !saved.windows(20).skip(9).any(|w| w == fresh.id().0),
+        "own id saved as a node"
+    );
+    assert!(saved.ends_with(b"5:nodes0:6:nodes60:e"), "{saved:?}");
     assert!(Node::from_state(Config::default(), b"d2:id3:abce", now).is_err());
     // A configured external address the saved id does not match wins.
     let ip: IpAddr = "198.51.100.9".parse().unwrap();
