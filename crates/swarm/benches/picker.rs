@@ -9,6 +9,25 @@
 //! * `peer_have`: one `have` from a peer (availability update).
 //! * `peer_bitfield+gone`: a peer with a random half-full bitfield joins
 //!   and leaves (O(pieces) by nature).
+//!
+//! The `scale/...` group is issue 9's scale: 100 000 pieces of 256 KiB, 200
+//! peers with random half-full bitfields, and a number of *background*
+//! pieces in progress (100, 1 000 or 10 000, the benchmark's parameter).
+//! Each background piece has 8 of its 16 blocks received and the other 8
+//! requested, half from each of two peers that never answer them (slow
+//! peers), so it stays in progress; at 10 000 that is 400 stalled requests
+//! per peer. On top of that, the peers take turns to answer 16 of their own
+//! active requests (in order) and to ask for 16 more, keeping 16 to 32
+//! active requests each (a few hundred more pieces in progress). The
+//! per-call cost is measured for what a message batch calls:
+//!
+//! * `scale/pick_blocks`: `pick_blocks(peer, 16)`;
+//! * `scale/on_block_received`: one block arriving;
+//! * `scale/on_request_timeout`: one request timing out (a reject costs the
+//!   same: both release one block);
+//! * `scale/on_peer_gone`: a seed with 500 requests outstanding (untimed)
+//!   disconnects: its requests are released (a seed's availability leaves in
+//!   O(1), so this times the release alone).
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -16,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use shoal_swarm::bitfield::Bitfield;
 use shoal_swarm::picker::{BlockRequest, PickerConfig, PiecePicker};
@@ -191,9 +211,197 @@ fn bench_bitfield(c: &mut Criterion) {
     });
 }
 
+// ---------------------------------------------------------------------------
+// Scale: 200 peers, deep pipelines, a growing number of pieces in progress.
+
+const SCALE_PEERS: u64 = 200;
+const BACKGROUND: [usize; 3] = [100, 1_000, 10_000];
+const BATCH: usize = 16;
+const VISITOR_PIPELINE: usize = 500;
+
+/// What a `Scale` run times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Timed {
+    Pick,
+    Received,
+    Timeout,
+    PeerGone,
+}
+
+struct Scale {
+    picker: PiecePicker,
+    /// Each peer's active requests, answered in order.
+    active: Vec<VecDeque<BlockRequest>>,
+    next_peer: u64,
+    background: usize,
+    seed: u64,
+    rng: StdRng,
+}
+
+impl Scale {
+    fn new(background: usize, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let total = u64::from(PIECES) * u64::from(PIECE_LEN);
+        let mut picker = PiecePicker::new(
+            PIECES,
+            PIECE_LEN,
+            total,
+            PickerConfig {
+                seed,
+                ..PickerConfig::default()
+            },
+        )
+        .expect("geometry");
+        let bitfields: Vec<Bitfield> = (0..SCALE_PEERS)
+            .map(|_| random_bitfield(&mut rng, 0.5))
+            .collect();
+        for (k, bf) in bitfields.iter().enumerate() {
+            picker
+                .peer_bitfield(PeerKey(k as u64), bf.clone())
+                .expect("bitfield");
+        }
+        for i in 0..4 {
+            picker.mark_have(i).expect("index");
+        }
+        // Background pieces: 8 blocks received, 8 requested from two peers
+        // that never answer.
+        let mut pieces: Vec<u32> = (4..PIECES).collect();
+        pieces.shuffle(&mut rng);
+        let mut got = Vec::new();
+        for &piece in pieces.iter().take(background) {
+            let mut holder = || loop {
+                let k = rng.gen_range(0..SCALE_PEERS);
+                if bitfields[k as usize].get(piece as usize) {
+                    break PeerKey(k);
+                }
+            };
+            let (a, b) = (holder(), holder());
+            for k in [a, b] {
+                got.clear();
+                picker.pick_blocks_among(k, &[piece], 8, &mut got);
+                for r in got.iter().take(4) {
+                    picker.on_block_received(k, *r);
+                }
+            }
+        }
+        assert_eq!(picker.num_downloading(), background);
+        let mut s = Scale {
+            picker,
+            active: vec![VecDeque::new(); SCALE_PEERS as usize],
+            next_peer: 0,
+            background,
+            seed,
+            rng,
+        };
+        // Fill the active pipelines.
+        for k in 0..SCALE_PEERS {
+            let got = s.picker.pick_blocks(PeerKey(k), 2 * BATCH);
+            s.active[k as usize].extend(got);
+        }
+        s
+    }
+
+    /// One message batch of the next peer; returns the time spent in the
+    /// `timed` calls and their number.
+    fn step(&mut self, timed: Timed) -> (Duration, u64) {
+        if self.picker.num_have() > PIECES / 2 {
+            self.seed += 1;
+            *self = Scale::new(self.background, self.seed);
+        }
+        let k = self.next_peer;
+        self.next_peer = (k + 1) % SCALE_PEERS;
+        let peer = PeerKey(k);
+        let mut spent = Duration::ZERO;
+        let mut calls = 0;
+        if timed == Timed::Timeout {
+            if let Some(r) = self.active[k as usize].pop_back() {
+                let t = Instant::now();
+                black_box(self.picker.on_request_timeout(peer, r));
+                spent += t.elapsed();
+                calls += 1;
+            }
+        }
+        for _ in 0..BATCH {
+            let Some(r) = self.active[k as usize].pop_front() else {
+                break;
+            };
+            let t = Instant::now();
+            let o = self.picker.on_block_received(peer, r);
+            if timed == Timed::Received {
+                spent += t.elapsed();
+                calls += 1;
+            }
+            if black_box(o).piece_complete {
+                self.picker.on_piece_verified(r.piece).expect("index");
+            }
+        }
+        let want = (2 * BATCH).saturating_sub(self.active[k as usize].len());
+        let t = Instant::now();
+        let got = self.picker.pick_blocks(peer, want.min(BATCH));
+        if timed == Timed::Pick {
+            spent += t.elapsed();
+            calls += 1;
+        }
+        self.active[k as usize].extend(black_box(got));
+        (spent, calls)
+    }
+
+    /// A seed joins, asks for a full pipeline (untimed) and leaves (timed).
+    fn visitor(&mut self) -> Duration {
+        let peer = PeerKey(10_000 + self.rng.gen_range(0..1000));
+        self.picker.peer_have_all(peer);
+        black_box(self.picker.pick_blocks(peer, VISITOR_PIPELINE));
+        let t = Instant::now();
+        self.picker.on_peer_gone(peer);
+        let d = t.elapsed();
+        // Keep the swarm moving between visits.
+        self.step(Timed::Pick);
+        d
+    }
+
+    fn run(&mut self, timed: Timed, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut done = 0;
+        while done < iters {
+            if timed == Timed::PeerGone {
+                total += self.visitor();
+                done += 1;
+            } else {
+                let (d, n) = self.step(timed);
+                total += d;
+                done += n;
+            }
+        }
+        total
+    }
+}
+
+fn bench_scale(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(20);
+    for (name, timed) in [
+        ("pick_blocks", Timed::Pick),
+        ("on_block_received", Timed::Received),
+        ("on_request_timeout", Timed::Timeout),
+        ("on_peer_gone", Timed::PeerGone),
+    ] {
+        for background in BACKGROUND {
+            let mut s = Scale::new(background, 7);
+            let label = format!("{name}/{background}");
+            g.bench_function(&label, |b| b.iter_custom(|iters| s.run(timed, iters)));
+            eprintln!(
+                "  ({label}: pieces in progress at the end: {}, have: {})",
+                s.picker.num_downloading(),
+                s.picker.num_have()
+            );
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
-    targets = bench_pick, bench_pick_common_only, bench_have, bench_bitfield
+    targets = bench_pick, bench_pick_common_only, bench_have, bench_bitfield, bench_scale
 }
 criterion_main!(benches);
