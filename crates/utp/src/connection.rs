@@ -758,17 +758,24 @@ impl Connection {
     }
 
     fn build(&mut self, ty: PacketType, seq_nr: u16, payload: &[u8], now: Instant) -> Vec<u8> {
+        let (header, sack) = self.prepare(ty, seq_nr, now);
+        let mut out = Vec::new();
+        encode_parts(&header, sack.as_deref(), payload, &mut out);
+        out
+    }
+
+    /// The header (and selective ack) of a packet about to be sent, and the
+    /// bookkeeping of sending it (an ack goes with every packet).
+    fn prepare(&mut self, ty: PacketType, seq_nr: u16, now: Instant) -> (Header, Option<Vec<u8>>) {
         let header = self.header(ty, seq_nr, now);
         let sack = if ty == PacketType::Syn || ty == PacketType::Reset {
             None
         } else {
             self.recv_buf.sack(self.ack_nr)
         };
-        let mut out = Vec::new();
-        encode_parts(&header, sack.as_deref(), payload, &mut out);
         self.ack_pending = false;
         self.last_send = now;
-        out
+        (header, sack)
     }
 
     fn send_window(&self) -> usize {
@@ -777,10 +784,7 @@ impl Connection {
 
     fn send_sequenced(&mut self, seq: u16, now: Instant) -> Option<Vec<u8>> {
         let p = self.in_flight.mark_sent(seq, now)?;
-        let ty = p.ty;
-        let retransmit = p.transmissions > 1;
-        // Borrow juggling: copy the payload out to build the datagram.
-        let payload = p.payload.clone();
+        let (ty, retransmit) = (p.ty, p.transmissions > 1);
         if ty == PacketType::Data {
             self.stats.packets_sent += 1;
             if retransmit {
@@ -790,7 +794,11 @@ impl Connection {
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto(self.backoff));
         }
-        Some(self.build(ty, seq, &payload, now))
+        let (header, sack) = self.prepare(ty, seq, now);
+        let payload = self.in_flight.get(seq).map_or(&[][..], |p| &p.payload[..]);
+        let mut out = Vec::new();
+        encode_parts(&header, sack.as_deref(), payload, &mut out);
+        Some(out)
     }
 
     /// The next datagram to send, if any. Call until `None` after anything

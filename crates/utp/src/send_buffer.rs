@@ -73,6 +73,8 @@ pub struct InFlight {
     slots: VecDeque<Option<OutPacket>>,
     bytes: usize,
     payload_bytes: usize,
+    /// Packets with `need_send` set (skips the scan when none).
+    pending: usize,
 }
 
 impl InFlight {
@@ -83,6 +85,7 @@ impl InFlight {
             slots: VecDeque::new(),
             bytes: 0,
             payload_bytes: 0,
+            pending: 0,
         }
     }
 
@@ -117,6 +120,9 @@ impl InFlight {
         if p.counted() {
             self.bytes += p.payload.len();
         }
+        if p.need_send {
+            self.pending += 1;
+        }
         self.slots.push_back(Some(p));
     }
 
@@ -142,6 +148,9 @@ impl InFlight {
         self.payload_bytes -= p.payload.len();
         if p.counted() {
             self.bytes -= p.payload.len();
+        }
+        if p.need_send {
+            self.pending -= 1;
         }
         self.trim();
         Some(p)
@@ -169,19 +178,25 @@ impl InFlight {
             self.bytes -= p.payload.len();
         }
         p.need_send = true;
+        self.pending += 1;
         true
     }
 
     /// Mark every sent packet as needing a resend (retransmission timeout).
     pub fn mark_all_lost(&mut self) {
+        self.pending = 0;
         for p in self.slots.iter_mut().flatten() {
             p.need_send = true;
+            self.pending += 1;
         }
         self.bytes = 0;
     }
 
     /// The oldest packet that needs sending.
     pub fn first_needing_send(&self) -> Option<u16> {
+        if self.pending == 0 {
+            return None;
+        }
         self.slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|p| p.need_send))
@@ -194,6 +209,9 @@ impl InFlight {
         let p = self.slots[i].as_mut()?;
         if !p.counted() {
             self.bytes += p.payload.len();
+        }
+        if p.need_send {
+            self.pending -= 1;
         }
         p.sent_at = Some(now);
         p.transmissions += 1;
@@ -266,6 +284,13 @@ mod tests {
         assert!(f.mark_lost(65535));
         assert_eq!(f.bytes_in_flight(), 100);
         assert_eq!(f.first_needing_send(), Some(65535));
+        f.mark_all_lost();
+        assert_eq!(f.first_needing_send(), Some(65535));
+        f.mark_sent(65535, now);
+        assert_eq!(f.first_needing_send(), Some(1));
+        f.mark_sent(1, now);
+        assert_eq!(f.first_needing_send(), None);
+        assert!(f.mark_lost(65535));
         assert!(f.ack(65535).is_some());
         assert_eq!(f.first(), 1);
         assert_eq!(f.payload_bytes(), 100);

@@ -18,8 +18,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 
+use crate::batch_io::{recv_batch, send_batch, RecvBatch, BATCH};
 use crate::connection::{ConnectionError, State};
-use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Transmit};
+use crate::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig};
 
 /// Socket settings.
 #[derive(Debug, Clone)]
@@ -306,24 +307,44 @@ fn to_io(err: Option<ConnectionError>) -> io::Error {
     }
 }
 
-/// Most datagrams sent (or received) per driver round before it looks at
-/// the other direction.
-const BATCH: usize = 128;
+/// Most datagrams collected for sending per driver round.
+const SEND_ROUND: usize = 4 * BATCH;
+/// Most receive batches per driver round.
+const RECV_ROUNDS: usize = 4;
 
 async fn drive(shared: Arc<Shared>, non_utp: mpsc::Sender<Datagram>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut out: Vec<Transmit> = Vec::with_capacity(BATCH);
+    let socket = shared.socket.clone();
+    let mut rb = RecvBatch::default();
+    let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(SEND_ROUND);
     let mut orphaned_since: Option<Instant> = None;
     loop {
+        // Everything already received.
+        for _ in 0..RECV_ROUNDS {
+            match recv_batch(&socket, &mut rb) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let mut inner = shared.lock();
+                    let now = Instant::now();
+                    for (data, from) in rb.iter() {
+                        handle_one(&mut inner, &non_utp, data, from, now);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "uTP receive failed");
+                    break;
+                }
+            }
+        }
+        // Timers, and what the connections want to send.
         let now = Instant::now();
         let deadline = {
             let mut inner = shared.lock();
             if inner.ep.poll_timeout().is_some_and(|t| t <= now) {
                 inner.ep.handle_timeout(now);
             }
-            while out.len() < BATCH {
+            while out.len() < SEND_ROUND {
                 match inner.ep.poll_transmit(now) {
-                    Some(t) => out.push(t),
+                    Some(t) => out.push((t.destination, t.contents)),
                     None => break,
                 }
             }
@@ -341,44 +362,53 @@ async fn drive(shared: Arc<Shared>, non_utp: mpsc::Sender<Datagram>) {
             }
             inner.ep.poll_timeout()
         };
-        let more_output = out.len() == BATCH;
-        for t in out.drain(..) {
-            if let Err(e) = shared.socket.send_to(&t.contents, t.destination).await {
-                tracing::debug!(dest = %t.destination, error = %e, "uTP send failed");
+        let more_output = out.len() == SEND_ROUND;
+        while !out.is_empty() {
+            match send_batch(&socket, &out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.drain(..n.min(out.len()));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "uTP send failed");
+                    out.clear();
+                }
             }
         }
-        if more_output {
-            receive_ready(&shared, &non_utp, &mut buf);
+        if more_output && out.is_empty() {
+            // Let the application tasks run between rounds.
+            tokio::task::yield_now().await;
             continue;
         }
         let sleep_until = deadline
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        let grace_tick = if orphaned_since.is_some() {
-            tokio::time::Instant::now() + Duration::from_millis(200)
+        let wake_at = if orphaned_since.is_some() {
+            sleep_until.min(tokio::time::Instant::now() + Duration::from_millis(200))
         } else {
             sleep_until
         };
         tokio::select! {
-            r = shared.socket.recv_from(&mut buf) => {
-                match r {
-                    Ok((n, from)) => {
-                        let mut inner = shared.lock();
-                        handle_one(&mut inner, &non_utp, &buf[..n], from);
-                        drop(inner);
-                        receive_ready(&shared, &non_utp, &mut buf);
-                    }
-                    Err(e) => tracing::debug!(error = %e, "uTP receive failed"),
+            r = socket.readable() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "uTP socket not readable");
                 }
             }
+            _ = socket.writable(), if !out.is_empty() => {}
             _ = shared.notify.notified() => {}
-            _ = tokio::time::sleep_until(sleep_until.min(grace_tick)) => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
         }
     }
 }
 
-fn handle_one(inner: &mut Inner, non_utp: &mpsc::Sender<Datagram>, data: &[u8], from: SocketAddr) {
-    match inner.ep.handle_datagram(from, data, Instant::now()) {
+fn handle_one(
+    inner: &mut Inner,
+    non_utp: &mpsc::Sender<Datagram>,
+    data: &[u8],
+    from: SocketAddr,
+    now: Instant,
+) {
+    match inner.ep.handle_datagram(from, data, now) {
         DatagramEvent::NotUtp if non_utp.try_send((data.to_vec(), from)).is_err() => {
             tracing::trace!(%from, "non-uTP datagram dropped (queue full or unread)");
         }
@@ -388,17 +418,6 @@ fn handle_one(inner: &mut Inner, non_utp: &mpsc::Sender<Datagram>, data: &[u8], 
             }
         }
         _ => {}
-    }
-}
-
-/// Handle the datagrams already waiting, without blocking.
-fn receive_ready(shared: &Shared, non_utp: &mpsc::Sender<Datagram>, buf: &mut [u8]) {
-    let mut inner = shared.lock();
-    for _ in 0..BATCH {
-        match shared.socket.try_recv_from(buf) {
-            Ok((n, from)) => handle_one(&mut inner, non_utp, &buf[..n], from),
-            Err(_) => break,
-        }
     }
 }
 
