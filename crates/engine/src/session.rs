@@ -374,14 +374,10 @@ impl Session {
         addrs.retain(|a| !self.shared.is_own_addr(*a));
         addrs.sort_unstable();
         addrs.dedup();
-        let info = crate::metadata_fetch::fetch_metadata(
-            magnet.info_hash.0,
-            addrs,
-            self.shared.peer_id,
-            timeout,
-        )
-        .await
-        .map_err(|e| EngineError::Fatal(e.to_string()))?;
+        let info =
+            crate::metadata_fetch::fetch_metadata(&self.shared, magnet.info_hash.0, addrs, timeout)
+                .await
+                .map_err(|e| EngineError::Fatal(e.to_string()))?;
         let mut torrent = Torrent::from_info_bytes(&info)
             .map_err(|e| EngineError::InvalidTorrent(e.to_string()))?;
         torrent.trackers = tiers;

@@ -150,3 +150,86 @@ async fn one_host_cannot_take_every_slot() {
     honest.stop().await;
     seed.stop().await;
 }
+
+/// A peer that answers the handshakes of `info_hash`, claims a 32 MiB
+/// info dictionary and never sends a piece. Counts connections open at
+/// once in `open` and the most seen in `peak`.
+async fn lying_metadata_peer(
+    listener: tokio::net::TcpListener,
+    info_hash: [u8; 20],
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Ok((mut s, _)) = listener.accept().await {
+        let (open, peak) = (open.clone(), peak.clone());
+        tokio::spawn(async move {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let mut hs = [0u8; 68];
+            if s.read_exact(&mut hs).await.is_ok() {
+                let ours = Handshake::new(info_hash, PeerId(*b"-XX0000-liarliarliar"))
+                    .with_extension_protocol(true);
+                let mut ext = ExtensionHandshake {
+                    metadata_size: Some(32 << 20),
+                    ..ExtensionHandshake::default()
+                };
+                ext.m.insert("ut_metadata".into(), 5);
+                let mut out = ours.to_bytes().to_vec();
+                out.extend(frame(&ext.to_message()));
+                let _ = s.write_all(&out).await;
+                // Read (and ignore) requests until the other side gives up.
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+/// A magnet with twelve lying peers (each claims a 32 MiB dictionary and
+/// sends nothing) listed before the one honest seed: at most four are
+/// asked at once, none makes us keep its 32 MiB once it is dropped, and
+/// the honest seed's dictionary arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_fetch_asks_a_few_peers_at_a_time_and_survives_liars() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("data.bin", 2 << 20)], 13);
+    let torrent = make_torrent(&seed_dir.join("data.bin"), 16 * 1024);
+    let s0 = session(None, None).await;
+    let seed = add(&s0, &torrent, &seed_dir, vec![]).await;
+
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut peers = Vec::new();
+    for n in 0..12u8 {
+        let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 20 + n], 0)))
+            .await
+            .unwrap();
+        peers.push(l.local_addr().unwrap());
+        tokio::spawn(lying_metadata_peer(
+            l,
+            torrent.info_hash.0,
+            open.clone(),
+            peak.clone(),
+        ));
+    }
+    peers.push(s0.local_addr());
+    let s1 = session(None, None).await;
+    let fetched = s1
+        .fetch_magnet(&torrent.magnet(), &peers, false, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(fetched.info_bytes, torrent.info_bytes);
+    let peak = peak.load(Ordering::SeqCst);
+    println!("lying metadata peers connected at once: at most {peak}");
+    assert!(peak <= 4, "{peak} peers were asked at once");
+    seed.stop().await;
+}

@@ -13,7 +13,8 @@
 //! * [`rate`] — sliding-window rate estimation and token buckets.
 //! * [`peer`] — the protocol state of one connection.
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
-//! * [`ut_metadata`] — BEP 9 metadata messages.
+//! * [`ut_metadata`] — BEP 9 metadata messages; [`ut_metadata_fetch`]
+//!   assembles the info dictionary of a magnet link from several peers.
 //!
 //! The engine (`shoal-engine`) drives these with sockets and storage.
 
@@ -27,6 +28,7 @@ pub mod picker;
 pub mod rate;
 pub mod torrent;
 pub mod ut_metadata;
+pub mod ut_metadata_fetch;
 
 /// Opaque identifier of a connected peer, chosen by the caller.
 ///
