@@ -20,8 +20,10 @@ pub const WRITE_CHUNK: usize = 64 * 1024;
 /// With RC4, reads are decrypted in place in the caller's buffer (no
 /// copy); writes are encrypted while copied into a buffer of at most
 /// [`WRITE_CHUNK`] bytes (the one copy an `&[u8]` write needs), which
-/// `poll_flush` and `poll_shutdown` drain. Without RC4 every call goes
-/// straight to the inner stream.
+/// `poll_flush` and `poll_shutdown` drain;
+/// [`EncryptedStream::write_all_in_place`] avoids that copy for a caller
+/// that owns a mutable buffer. Without RC4 every call goes straight to
+/// the inner stream.
 #[derive(Debug)]
 pub struct EncryptedStream<S> {
     inner: S,
@@ -124,6 +126,23 @@ impl<S: AsyncWrite + Unpin> EncryptedStream<S> {
         self.wbuf.clear();
         self.wpos = 0;
         Poll::Ready(Ok(()))
+    }
+
+    /// Write all of `buf` without copying it: with RC4 it is encrypted in
+    /// place (the caller's buffer holds ciphertext afterwards), then
+    /// written after anything still buffered. For callers that own the
+    /// bytes they send (a freshly read block, say).
+    ///
+    /// Like `write_all`, if this future is dropped before it completes,
+    /// an unknown prefix of `buf` has been sent and the stream is no
+    /// longer usable.
+    pub async fn write_all_in_place(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        std::future::poll_fn(|cx| self.poll_drain(cx)).await?;
+        if let Some(c) = self.outgoing.as_mut() {
+            c.apply(buf);
+        }
+        self.inner.write_all(buf).await
     }
 
     /// Encrypt what was just appended to the (drained) buffer and start

@@ -270,3 +270,39 @@ async fn duplex_small_reads_and_writes() {
     assert_eq!(&got[5..], &body[..]);
     assert_eq!(echo, got);
 }
+
+#[tokio::test]
+async fn in_place_writes_interleave_with_buffered_ones() {
+    for (dial, expect) in [
+        (Policy::Require, CryptoMethod::Rc4),
+        (Policy::Off, CryptoMethod::Plaintext),
+    ] {
+        let (a, b) = tokio::io::duplex(1000);
+        let known = KnownInfoHashes::new([IH]);
+        let mut hs = b"\x13BitTorrent protocol".to_vec();
+        hs.extend_from_slice(&[0; 48]);
+        let expected: Vec<u8> = [&hs[..], b"one", &[7u8; 70_000], b"three"].concat();
+        let total = expected.len();
+        let server = tokio::spawn(async move {
+            let acc = accept(b, &known, Policy::Prefer).await.unwrap();
+            let mut s = acc.stream;
+            let got = read_n(&acc.initial_payload, &mut s, total).await;
+            (got, s.method())
+        });
+        let mut s = connect_encrypted(a, IH, dial, &hs).await.unwrap();
+        let client = async {
+            s.write_all(b"one").await.unwrap();
+            let mut block = vec![7u8; 70_000];
+            s.write_all_in_place(&mut block).await.unwrap();
+            if expect == CryptoMethod::Rc4 {
+                assert_ne!(block, vec![7u8; 70_000], "not encrypted in place");
+            }
+            s.write_all(b"three").await.unwrap();
+            s.flush().await.unwrap();
+        };
+        timeout(LIMIT, client).await.unwrap();
+        let (got, method) = timeout(LIMIT, server).await.unwrap().unwrap();
+        assert_eq!(method, expect);
+        assert!(got == expected, "{dial:?}: stream differs");
+    }
+}
