@@ -105,6 +105,7 @@ async fn shoal_and_libtorrent_dht_interoperate() {
     let lt_port = free_port();
     let lt_addr: SocketAddr = ([127, 0, 0, 1], lt_port).into();
     let mut lt = tokio::task::block_in_place(|| Libtorrent::start(lt_port));
+    let started = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(120), async {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let first = Dht::bind(any, loopback_config(31, vec![])).await.unwrap();
@@ -152,6 +153,10 @@ async fn shoal_and_libtorrent_dht_interoperate() {
             !in_table.is_empty(),
             "no Shoal node in libtorrent's routing table"
         );
+        println!(
+            "shoal nodes in libtorrent's table after {:?}",
+            started.elapsed()
+        );
         let answered: u64 = {
             let mut n = 0;
             for d in &shoal {
@@ -184,6 +189,10 @@ async fn shoal_and_libtorrent_dht_interoperate() {
             found.contains(&lt_addr),
             "Shoal did not find libtorrent's peer {lt_addr}: {found:?}"
         );
+        println!(
+            "shoal found libtorrent's peer after {:?}",
+            started.elapsed()
+        );
 
         // Shoal announces, libtorrent finds it.
         let ih = info_hash("shoal announces");
@@ -201,6 +210,10 @@ async fn shoal_and_libtorrent_dht_interoperate() {
         assert!(
             peers.split_whitespace().any(|p| p == want),
             "libtorrent did not find Shoal's peer: {peers}"
+        );
+        println!(
+            "libtorrent found shoal's peer after {:?}",
+            started.elapsed()
         );
     })
     .await;
