@@ -9,6 +9,12 @@ pub struct Config {
     /// headers; 1400 is safe on IPv4 paths and most tunnels). A selective
     /// ack may add up to 34 bytes on top.
     pub packet_size: usize,
+    /// Offer (in the SYN or its answer) to use datagrams of up to this
+    /// size with a peer that offers the same (Shoal's `EXT_MAX_DATAGRAM`);
+    /// the smaller offer wins. Meant for loopback, where the path takes
+    /// 64 KiB datagrams but other implementations still receive into
+    /// 1500-byte buffers. `None`: no offer, `packet_size` throughout.
+    pub large_packet_size: Option<usize>,
     /// Bytes the application may have written and not had acknowledged.
     pub send_buffer: usize,
     /// Receive buffer: in-order and out-of-order bytes together; its free
@@ -44,6 +50,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             packet_size: 1400,
+            large_packet_size: None,
             send_buffer: 1 << 20,
             recv_buffer: 1 << 20,
             max_out_of_order: 1024,

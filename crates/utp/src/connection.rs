@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::congestion::Ledbat;
 use crate::delay_history::DelayHistory;
-use crate::packet::{encode_parts, Header, Packet, PacketType, HEADER_LEN};
+use crate::packet::{encode_with, Header, Packet, PacketType, HEADER_LEN};
 use crate::recv_buffer::RecvBuffer;
 use crate::rtt::RttEstimator;
 use crate::send_buffer::{InFlight, OutPacket, SendBuffer};
@@ -103,12 +103,16 @@ pub struct Info {
     pub queueing_delay: Duration,
     /// Bytes written and not yet packetised.
     pub unsent: usize,
+    /// Datagram size in use.
+    pub packet_size: usize,
 }
 
 /// A uTP connection.
 #[derive(Debug)]
 pub struct Connection {
     cfg: Config,
+    /// Datagram size in use (`cfg.packet_size`, or the negotiated large size).
+    packet_size: usize,
     state: State,
     error: Option<ConnectionError>,
     epoch: Instant,
@@ -172,6 +176,7 @@ impl Connection {
         let recv_buf = RecvBuffer::new(cfg.recv_buffer, cfg.max_out_of_order);
         let last_advertised = cfg.recv_buffer;
         Connection {
+            packet_size: cfg.packet_size,
             state: State::SynSent,
             error: None,
             epoch,
@@ -247,6 +252,19 @@ impl Connection {
         now: Instant,
         epoch: Instant,
     ) -> Connection {
+        Connection::accept_offer(cfg, syn, None, seq_nr, now, epoch)
+    }
+
+    /// [`Connection::accept`] for a SYN that carried a large-datagram offer
+    /// ([`Packet::max_datagram`]).
+    pub fn accept_offer(
+        cfg: Config,
+        syn: &Header,
+        offer: Option<u32>,
+        seq_nr: u16,
+        now: Instant,
+        epoch: Instant,
+    ) -> Connection {
         let mut c = Connection::new(
             cfg,
             syn.conn_id.wrapping_add(1),
@@ -261,6 +279,7 @@ impl Connection {
         c.reply_micro = c.micros(now).wrapping_sub(syn.timestamp_us);
         c.ack_pending = true;
         c.confirmed = false;
+        c.negotiate_packet_size(offer);
         c
     }
 
@@ -309,6 +328,7 @@ impl Connection {
                 self.recent_delays[..n].iter().copied().min().unwrap_or(0),
             )),
             unsent: self.send_buf.len(),
+            packet_size: self.packet_size,
         }
     }
 
@@ -333,7 +353,33 @@ impl Connection {
     }
 
     fn max_payload(&self) -> usize {
-        self.cfg.packet_size.saturating_sub(HEADER_LEN).max(1)
+        self.packet_size.saturating_sub(HEADER_LEN).max(1)
+    }
+
+    /// Datagram size in use (header included).
+    pub fn packet_size(&self) -> usize {
+        self.packet_size
+    }
+
+    /// The peer offered datagrams of up to `theirs` bytes: if we offered
+    /// large packets too, use the smaller offer.
+    fn negotiate_packet_size(&mut self, theirs: Option<u32>) {
+        if let (Some(ours), Some(theirs)) = (self.cfg.large_packet_size, theirs) {
+            let size = ours.min(theirs as usize);
+            if size > self.packet_size {
+                self.packet_size = size;
+                self.cc.set_min_window(self.max_payload());
+            }
+        }
+    }
+
+    /// Our offer of large datagrams, sent with the SYN and its answer.
+    fn offer(&self, ty: PacketType) -> Option<u32> {
+        let handshake = ty == PacketType::Syn || (ty == PacketType::State && !self.confirmed);
+        self.cfg
+            .large_packet_size
+            .filter(|_| handshake)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     fn micros(&self, now: Instant) -> u32 {
@@ -472,6 +518,7 @@ impl Connection {
             // closing at once) a DATA or FIN carrying that number.
             self.ack_nr = h.seq_nr.wrapping_sub(1);
             self.state = State::Connected;
+            self.negotiate_packet_size(pkt.max_datagram);
         }
         // An ack of something we never sent: drop the packet.
         let last_sent = self.seq_nr.wrapping_sub(1);
@@ -758,9 +805,10 @@ impl Connection {
     }
 
     fn build(&mut self, ty: PacketType, seq_nr: u16, payload: &[u8], now: Instant) -> Vec<u8> {
+        let offer = self.offer(ty);
         let (header, sack) = self.prepare(ty, seq_nr, now);
         let mut out = Vec::new();
-        encode_parts(&header, sack.as_deref(), payload, &mut out);
+        encode_with(&header, sack.as_deref(), offer, payload, &mut out);
         out
     }
 
@@ -794,10 +842,11 @@ impl Connection {
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto(self.backoff));
         }
+        let offer = self.offer(ty);
         let (header, sack) = self.prepare(ty, seq, now);
         let payload = self.in_flight.get(seq).map_or(&[][..], |p| &p.payload[..]);
         let mut out = Vec::new();
-        encode_parts(&header, sack.as_deref(), payload, &mut out);
+        encode_with(&header, sack.as_deref(), offer, payload, &mut out);
         Some(out)
     }
 

@@ -31,6 +31,9 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// `ST_RESET` answers to strays allowed per second (and burst).
     pub resets_per_second: u32,
+    /// Datagram size offered to loopback peers (used when the peer is
+    /// Shoal and offers it too; see [`Config::large_packet_size`]).
+    pub loopback_packet_size: Option<usize>,
 }
 
 impl Default for EndpointConfig {
@@ -42,6 +45,7 @@ impl Default for EndpointConfig {
             accept_backlog: 128,
             half_open_timeout: Duration::from_secs(10),
             resets_per_second: 20,
+            loopback_packet_size: Some(16 * 1024),
         }
     }
 }
@@ -135,6 +139,14 @@ impl Endpoint {
         &self.cfg
     }
 
+    fn connection_config(&self, remote: SocketAddr) -> Config {
+        let mut cfg = self.cfg.connection.clone();
+        if remote.ip().is_loopback() && cfg.large_packet_size.is_none() {
+            cfg.large_packet_size = self.cfg.loopback_packet_size;
+        }
+        cfg
+    }
+
     /// Connections held (including closed ones not yet forgotten).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
@@ -203,7 +215,13 @@ impl Endpoint {
             }
         };
         let seq = self.rng.gen();
-        let conn = Connection::connect(self.cfg.connection.clone(), recv_id, seq, now, self.epoch);
+        let conn = Connection::connect(
+            self.connection_config(remote),
+            recv_id,
+            seq,
+            now,
+            self.epoch,
+        );
         Ok(ConnectionHandle(self.insert(conn, remote, false, now)))
     }
 
@@ -237,7 +255,8 @@ impl Endpoint {
                     return DatagramEvent::Refused;
                 }
                 let seq = self.rng.gen();
-                let conn = Connection::accept(self.cfg.connection.clone(), h, seq, now, self.epoch);
+                let cfg = self.connection_config(remote);
+                let conn = Connection::accept_offer(cfg, h, pkt.max_datagram, seq, now, self.epoch);
                 let id = self.insert(conn, remote, true, now);
                 self.incoming.push_back(id);
                 DatagramEvent::Handled

@@ -25,6 +25,12 @@ pub const HEADER_LEN: usize = 20;
 pub const VERSION: u8 = 1;
 /// Extension type of the selective-ack extension.
 pub const EXT_SELECTIVE_ACK: u8 = 1;
+/// Extension type of Shoal's datagram-size extension: a 4-byte big-endian
+/// count, the largest datagram the sender accepts. Peers that do not know
+/// it skip it (BEP 29 requires unknown extensions to be skipped); two Shoal
+/// peers use it to agree on packets larger than the 1500-byte buffers
+/// other implementations receive into.
+pub const EXT_MAX_DATAGRAM: u8 = 0x53;
 /// Most extensions accepted in one packet before it is rejected.
 pub const MAX_EXTENSIONS: usize = 16;
 /// Largest selective-ack bitmask this crate sends, in bytes (256 packets).
@@ -116,6 +122,8 @@ pub struct Packet<'a> {
     /// The selective-ack bitmask, if the packet has one: bit `i` (LSB first
     /// within each byte) set means packet `ack_nr + 2 + i` was received.
     pub sack: Option<&'a [u8]>,
+    /// The sender's [`EXT_MAX_DATAGRAM`] announcement, if any.
+    pub max_datagram: Option<u32>,
     /// Payload after the extensions.
     pub payload: &'a [u8],
 }
@@ -167,6 +175,7 @@ impl<'a> Packet<'a> {
         let mut next_ext = data[1];
         let mut at = HEADER_LEN;
         let mut sack = None;
+        let mut max_datagram = None;
         let mut count = 0;
         while next_ext != 0 {
             count += 1;
@@ -188,25 +197,37 @@ impl<'a> Packet<'a> {
                     return Err(PacketError::EmptySack);
                 }
                 sack = Some(&data[at..at + len]);
+            } else if this_ext == EXT_MAX_DATAGRAM && len == 4 && max_datagram.is_none() {
+                max_datagram = Some(be32(data, at));
             }
             at += len;
         }
         Ok(Packet {
             header,
             sack,
+            max_datagram,
             payload: &data[at..],
         })
     }
 
     /// Encoded length of this packet.
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN + self.sack.map_or(0, |s| 2 + s.len()) + self.payload.len()
+        HEADER_LEN
+            + self.sack.map_or(0, |s| 2 + s.len().min(255))
+            + self.max_datagram.map_or(0, |_| 6)
+            + self.payload.len()
     }
 
     /// Append the encoded packet to `out`. A selective-ack bitmask longer
     /// than 255 bytes is truncated (the length field is one byte).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_parts(&self.header, self.sack, self.payload, out);
+        encode_with(
+            &self.header,
+            self.sack,
+            self.max_datagram,
+            self.payload,
+            out,
+        );
     }
 
     /// The encoded packet as a new buffer.
@@ -220,12 +241,27 @@ impl<'a> Packet<'a> {
 /// Append a packet built from its parts to `out` (the allocation-free path
 /// the connection uses).
 pub fn encode_parts(h: &Header, sack: Option<&[u8]>, payload: &[u8], out: &mut Vec<u8>) {
+    encode_with(h, sack, None, payload, out);
+}
+
+/// [`encode_parts`] with an optional [`EXT_MAX_DATAGRAM`] announcement.
+pub fn encode_with(
+    h: &Header,
+    sack: Option<&[u8]>,
+    max_datagram: Option<u32>,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
     let sack = sack
         .map(|s| &s[..s.len().min(255)])
         .filter(|s| !s.is_empty());
-    out.reserve(HEADER_LEN + sack.map_or(0, |s| 2 + s.len()) + payload.len());
+    out.reserve(HEADER_LEN + sack.map_or(0, |s| 2 + s.len()) + 6 + payload.len());
     out.push(((h.ty as u8) << 4) | VERSION);
-    out.push(if sack.is_some() { EXT_SELECTIVE_ACK } else { 0 });
+    out.push(match (sack, max_datagram) {
+        (Some(_), _) => EXT_SELECTIVE_ACK,
+        (None, Some(_)) => EXT_MAX_DATAGRAM,
+        (None, None) => 0,
+    });
     out.extend_from_slice(&h.conn_id.to_be_bytes());
     out.extend_from_slice(&h.timestamp_us.to_be_bytes());
     out.extend_from_slice(&h.timestamp_diff_us.to_be_bytes());
@@ -233,9 +269,18 @@ pub fn encode_parts(h: &Header, sack: Option<&[u8]>, payload: &[u8], out: &mut V
     out.extend_from_slice(&h.seq_nr.to_be_bytes());
     out.extend_from_slice(&h.ack_nr.to_be_bytes());
     if let Some(s) = sack {
-        out.push(0);
+        out.push(if max_datagram.is_some() {
+            EXT_MAX_DATAGRAM
+        } else {
+            0
+        });
         out.push(s.len() as u8);
         out.extend_from_slice(s);
+    }
+    if let Some(m) = max_datagram {
+        out.push(0);
+        out.push(4);
+        out.extend_from_slice(&m.to_be_bytes());
     }
     out.extend_from_slice(payload);
 }
@@ -262,6 +307,7 @@ mod tests {
         let p = Packet {
             header: header(PacketType::Data),
             sack: Some(&sack),
+            max_datagram: None,
             payload: b"hello",
         };
         let bytes = p.to_vec();
@@ -291,6 +337,7 @@ mod tests {
         let mut b = Packet {
             header: header(PacketType::State),
             sack: None,
+            max_datagram: None,
             payload: &[],
         }
         .to_vec();
@@ -326,6 +373,37 @@ mod tests {
             b.extend_from_slice(&[9, 0]);
         }
         assert_eq!(Packet::parse(&b), Err(PacketError::TooManyExtensions));
+    }
+
+    #[test]
+    fn max_datagram_extension_roundtrips_beside_a_sack() {
+        let sack = [1u8, 0, 0, 0];
+        for (sack, max) in [
+            (None, Some(16384)),
+            (Some(&sack[..]), Some(9000)),
+            (Some(&sack[..]), None),
+        ] {
+            let p = Packet {
+                header: header(PacketType::State),
+                sack,
+                max_datagram: max,
+                payload: b"zz",
+            };
+            let bytes = p.to_vec();
+            assert_eq!(bytes.len(), p.encoded_len());
+            assert_eq!(Packet::parse(&bytes).unwrap(), p);
+        }
+        // A wrong length is skipped, not an error.
+        let mut b = Packet {
+            header: header(PacketType::State),
+            sack: None,
+            max_datagram: None,
+            payload: &[],
+        }
+        .to_vec();
+        b[1] = EXT_MAX_DATAGRAM;
+        b.extend_from_slice(&[0, 2, 1, 1]);
+        assert_eq!(Packet::parse(&b).unwrap().max_datagram, None);
     }
 
     #[test]

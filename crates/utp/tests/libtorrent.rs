@@ -237,6 +237,8 @@ async fn download_every_piece_from_a_libtorrent_seed_over_utp() {
         .expect("download finished in time");
     assert_eq!(n, SIZE / 65536);
     expect_utp_peer(&mut lt).await;
+    // libtorrent receives into 1500-byte buffers: no large datagrams.
+    assert_eq!(s.info().unwrap().packet_size, 1400);
     let stats = s.stats().unwrap();
     eprintln!("downloaded {SIZE} bytes from libtorrent over uTP: {stats:?}");
     assert!(stats.bytes_received >= SIZE as u64);
@@ -274,6 +276,7 @@ async fn a_libtorrent_leecher_downloads_every_piece_from_us_over_utp() {
     );
     let theirs = read_handshake(&mut s).await;
     assert_eq!(theirs.info_hash, info.info_hash);
+    assert_eq!(s.info().unwrap().packet_size, 1400);
     s.write_all(&Handshake::new(info.info_hash, PeerId::generate()).to_bytes())
         .await
         .unwrap();

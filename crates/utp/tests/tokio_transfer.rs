@@ -20,20 +20,31 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// Settings with real-network datagram sizes even on loopback (for the
+/// relay, which stands for a real network).
+fn realistic_config() -> SocketConfig {
+    let mut cfg = SocketConfig::default();
+    cfg.endpoint.loopback_packet_size = None;
+    cfg
+}
+
 fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// Send `payload` from a fresh client socket dialing `dial` (the server or
-/// a relay in front of it) while the server sends `reply` back; returns
+/// Send `payload` from a fresh client socket (settings `cfg`) dialing
+/// `dial` (the server or a relay in front of it) while the server sends
+/// `reply` back; checks the datagram size agreed is `packet_size`; returns
 /// what each side read.
 async fn transfer(
     server: &UtpSocket,
     dial: SocketAddr,
+    cfg: SocketConfig,
+    packet_size: usize,
     payload: Vec<u8>,
     reply: Vec<u8>,
 ) -> (Vec<u8>, Vec<u8>) {
-    let client = UtpSocket::bind(localhost()).await.unwrap();
+    let client = UtpSocket::bind_with(localhost(), cfg).unwrap();
     let (expect_up, expect_down) = (payload.len(), reply.len());
     let srv = {
         let server = server.clone();
@@ -54,6 +65,7 @@ async fn transfer(
         })
     };
     let mut c = client.connect(dial).await.unwrap();
+    assert_eq!(c.info().unwrap().packet_size, packet_size);
     let (mut r, mut w) = tokio::io::split(&mut c);
     let writer = async {
         w.write_all(&payload).await.unwrap();
@@ -78,7 +90,14 @@ async fn several_mib_over_loopback() {
     let start = Instant::now();
     let (got_up, got_down) = timeout(
         Duration::from_secs(60),
-        transfer(&server, addr, up.clone(), down.clone()),
+        transfer(
+            &server,
+            addr,
+            SocketConfig::default(),
+            16 * 1024,
+            up.clone(),
+            down.clone(),
+        ),
     )
     .await
     .expect("transfer finished in time");
@@ -94,7 +113,7 @@ async fn several_mib_over_loopback() {
 
 #[tokio::test]
 async fn lossy_relay_transfer_completes() {
-    let server = UtpSocket::bind(localhost()).await.unwrap();
+    let server = UtpSocket::bind_with(localhost(), realistic_config()).unwrap();
     let imp = relay::Impairment {
         delay: Duration::from_millis(50),
         loss: 0.02,
@@ -108,7 +127,14 @@ async fn lossy_relay_transfer_completes() {
     let start = Instant::now();
     let (got_up, got_down) = timeout(
         Duration::from_secs(120),
-        transfer(&server, relay.addr, up.clone(), down.clone()),
+        transfer(
+            &server,
+            relay.addr,
+            realistic_config(),
+            1400,
+            up.clone(),
+            down.clone(),
+        ),
     )
     .await
     .expect("transfer through the relay finished in time");
@@ -149,7 +175,14 @@ async fn non_utp_datagrams_go_to_the_channel_and_send_to_works() {
     let addr = b.local_addr().unwrap();
     let (up, down) = timeout(
         Duration::from_secs(20),
-        transfer(&b, addr, b"hello".to_vec(), b"world".to_vec()),
+        transfer(
+            &b,
+            addr,
+            SocketConfig::default(),
+            16 * 1024,
+            b"hello".to_vec(),
+            b"world".to_vec(),
+        ),
     )
     .await
     .unwrap();
@@ -199,4 +232,39 @@ async fn reset_is_an_error_for_the_peer() {
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test]
+async fn shoal_peers_on_loopback_agree_on_large_datagrams_only_when_both_offer() {
+    let server = UtpSocket::bind(localhost()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    // One side without the offer: the usual size.
+    let (up, _) = timeout(
+        Duration::from_secs(20),
+        transfer(
+            &server,
+            addr,
+            realistic_config(),
+            1400,
+            data(100_000, 9),
+            Vec::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(up, data(100_000, 9));
+    let (up, _) = timeout(
+        Duration::from_secs(20),
+        transfer(
+            &server,
+            addr,
+            SocketConfig::default(),
+            16 * 1024,
+            data(100_000, 10),
+            Vec::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(up, data(100_000, 10));
 }
