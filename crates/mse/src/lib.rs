@@ -125,4 +125,4 @@ pub use keys::{
 pub use policy::{CryptoMethod, Policy, CRYPTO_PLAINTEXT, CRYPTO_RC4};
 pub use rc4_stream::{Rc4Stream, DISCARD};
 pub use responder::{Responder, REQ1_SEARCH_LIMIT};
-pub use stream::EncryptedStream;
+pub use stream::{EncryptedStream, WRITE_CHUNK};
