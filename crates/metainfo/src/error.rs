@@ -6,7 +6,10 @@ use shoal_bencode::DecodeError;
 #[derive(Debug, thiserror::Error)]
 pub enum MetainfoError {
     /// The file is not valid bencode.
-    #[error("{0}")]
+    ///
+    /// Transparent: the bencode error is this error's message, not its
+    /// cause, so an error chain (`anyhow`'s `{:#}`) prints it once.
+    #[error(transparent)]
     Bencode(#[from] DecodeError),
     /// The top level is not a dictionary.
     #[error("torrent is not a bencoded dictionary")]
@@ -22,9 +25,25 @@ pub enum MetainfoError {
         /// The expected type.
         expected: &'static str,
     },
-    /// Piece length outside the accepted range or not a power of two.
-    #[error("invalid piece length {0}: must be a power of two from 1 KiB to 256 MiB")]
+    /// Piece length outside the accepted range, or neither a power of two
+    /// nor a multiple of 16 KiB.
+    #[error(
+        "invalid piece length {0}: must be a power of two or a multiple of 16 KiB, from 1 KiB to 256 MiB"
+    )]
     BadPieceLength(i64),
+    /// A v2 or hybrid torrent's piece length is not a power of two of at
+    /// least 16 KiB (BEP 52).
+    #[error("invalid piece length {0}: a v2 torrent needs a power of two from 16 KiB to 256 MiB")]
+    BadV2PieceLength(i64),
+    /// A `meta version` other than 2.
+    #[error("unsupported 'meta version' {0}")]
+    UnsupportedVersion(i64),
+    /// A hybrid torrent whose v1 and v2 parts describe different files.
+    #[error("hybrid torrent's v1 and v2 parts disagree: {0}")]
+    HybridMismatch(String),
+    /// A `piece layers` entry of the wrong size or not matching its root.
+    #[error("invalid piece layer for {0}")]
+    BadPieceLayer(String),
     /// A file length below zero or absurdly large.
     #[error("invalid file length {0}")]
     BadFileLength(i64),
@@ -64,11 +83,13 @@ pub enum MetainfoError {
     /// Too many files.
     #[error("too many files ({0})")]
     TooManyFiles(usize),
-    /// A magnet link problem.
-    #[error("{0}")]
+    /// A magnet link problem (transparent, like [`MetainfoError::Bencode`]).
+    #[error(transparent)]
     Magnet(#[from] crate::MagnetError),
-    /// An I/O error with the path it concerns.
-    #[error("{path}: {source}")]
+    /// An I/O error with the path it concerns. The message names the path
+    /// only: the I/O error is the cause (`source`), which an error chain
+    /// prints after it, once.
+    #[error("{path}")]
     Io {
         /// The path.
         path: String,

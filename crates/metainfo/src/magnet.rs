@@ -1,6 +1,8 @@
-//! Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<url>&x.pe=<host:port>`.
+//! Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<url>&x.pe=<host:port>`,
+//! and BEP 52's `xt=urn:btmh:1220<sha256 hex>` for v2 (a hybrid torrent's
+//! magnet carries both `xt`s).
 
-use crate::torrent::InfoHash;
+use crate::torrent::{InfoHash, InfoHashV2};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt;
 
@@ -20,9 +22,12 @@ pub enum MagnetError {
     /// It does not start with `magnet:?`.
     #[error("not a magnet link (expected 'magnet:?...')")]
     NotMagnet,
-    /// No `xt=urn:btih:` parameter.
-    #[error("magnet link has no 'xt=urn:btih:' info-hash")]
+    /// No `xt=urn:btih:` or `xt=urn:btmh:` parameter.
+    #[error("magnet link has no 'xt=urn:btih:' or 'xt=urn:btmh:' info-hash")]
     NoInfoHash,
+    /// A `urn:btmh:` that is not a SHA-256 multihash (`1220` + 64 hex).
+    #[error("invalid v2 info-hash '{0}' (expected '1220' and 64 hex digits)")]
+    BadInfoHashV2(String),
     /// The info-hash is neither 40 hex nor 32 base32 characters.
     #[error("invalid info-hash '{0}' (expected 40 hex or 32 base32 characters)")]
     BadInfoHash(String),
@@ -40,8 +45,11 @@ pub enum MagnetError {
 /// A parsed magnet link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
-    /// The v1 info-hash.
+    /// The swarm's 20-byte info-hash: the v1 hash (`btih`), or for a
+    /// v2-only link the v2 hash truncated to 20 bytes.
     pub info_hash: InfoHash,
+    /// The v2 info-hash (`btmh`), if the link has one.
+    pub info_hash_v2: Option<InfoHashV2>,
     /// `dn`: a display name.
     pub display_name: Option<String>,
     /// `tr`: tracker URLs, in order.
@@ -56,6 +64,19 @@ fn decode_value(key: &str, v: &str) -> Result<String, MagnetError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| MagnetError::BadEncoding(key.to_string()))
+}
+
+fn parse_btmh(s: &str) -> Result<InfoHashV2, MagnetError> {
+    let bad = || MagnetError::BadInfoHashV2(s.chars().take(80).collect());
+    let hex = s
+        .get(..4)
+        .filter(|p| *p == "1220")
+        .map(|_| &s[4..])
+        .ok_or_else(bad)?;
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    InfoHashV2::from_hex(hex).ok_or_else(bad)
 }
 
 fn parse_btih(s: &str) -> Result<InfoHash, MagnetError> {
@@ -89,6 +110,7 @@ impl Magnet {
             })
             .ok_or(MagnetError::NotMagnet)?;
         let mut info_hash = None;
+        let mut info_hash_v2: Option<InfoHashV2> = None;
         let mut display_name = None;
         let mut trackers = Vec::new();
         let mut peers = Vec::new();
@@ -109,6 +131,16 @@ impl Magnet {
                             return Err(MagnetError::ConflictingHashes);
                         }
                         info_hash = Some(h);
+                    } else if let Some(h) = v
+                        .get(..9)
+                        .filter(|p| p.eq_ignore_ascii_case("urn:btmh:"))
+                        .map(|_| &v[9..])
+                    {
+                        let h = parse_btmh(h)?;
+                        if info_hash_v2.is_some_and(|prev| prev != h) {
+                            return Err(MagnetError::ConflictingHashes);
+                        }
+                        info_hash_v2 = Some(h);
                     }
                 }
                 ("dn", _) => display_name = Some(decode_value(key, value)?),
@@ -122,8 +154,12 @@ impl Magnet {
                 _ => {}
             }
         }
+        let info_hash = info_hash
+            .or_else(|| info_hash_v2.map(|h| h.truncated()))
+            .ok_or(MagnetError::NoInfoHash)?;
         Ok(Magnet {
-            info_hash: info_hash.ok_or(MagnetError::NoInfoHash)?,
+            info_hash,
+            info_hash_v2,
             display_name,
             trackers,
             peers,
@@ -133,7 +169,19 @@ impl Magnet {
 
 impl fmt::Display for Magnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "magnet:?xt=urn:btih:{}", self.info_hash.to_hex())?;
+        // A v2-only link has no btih: its info_hash is the truncated v2 hash.
+        let v2_only = self
+            .info_hash_v2
+            .is_some_and(|h| h.truncated() == self.info_hash);
+        let mut sep = "?";
+        f.write_str("magnet:")?;
+        if !v2_only {
+            write!(f, "?xt=urn:btih:{}", self.info_hash.to_hex())?;
+            sep = "&";
+        }
+        if let Some(h) = &self.info_hash_v2 {
+            write!(f, "{sep}xt=urn:btmh:1220{}", h.to_hex())?;
+        }
         if let Some(dn) = &self.display_name {
             write!(f, "&dn={}", utf8_percent_encode(dn, VALUE))?;
         }
@@ -173,11 +221,34 @@ mod tests {
     fn round_trip() {
         let m = Magnet {
             info_hash: InfoHash::from_hex(HEX).unwrap(),
+            info_hash_v2: None,
             display_name: Some("naïve & odd=name".into()),
             trackers: vec!["http://127.0.0.1:6969/announce?x=1&y=2".into()],
             peers: vec!["[::1]:6881".into()],
         };
         assert_eq!(Magnet::parse(&m.to_string()).unwrap(), m);
+    }
+
+    #[test]
+    fn v2_and_hybrid_links() {
+        let v2 = InfoHashV2::of(b"x");
+        let only = format!("magnet:?xt=urn:btmh:1220{}&dn=n", v2.to_hex());
+        let m = Magnet::parse(&only).unwrap();
+        assert_eq!(m.info_hash_v2, Some(v2));
+        assert_eq!(m.info_hash, v2.truncated());
+        assert_eq!(m.to_string(), only);
+        let both = format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btmh:1220{}", v2.to_hex());
+        let m = Magnet::parse(&both).unwrap();
+        assert_eq!(m.info_hash.to_hex(), HEX);
+        assert_eq!(m.info_hash_v2, Some(v2));
+        assert_eq!(m.to_string(), both);
+        assert_eq!(Magnet::parse(&m.to_string()).unwrap(), m);
+        for bad in ["1220abc", "1120", &format!("1114{}", v2.to_hex())] {
+            assert!(matches!(
+                Magnet::parse(&format!("magnet:?xt=urn:btmh:{bad}")),
+                Err(MagnetError::BadInfoHashV2(_))
+            ));
+        }
     }
 
     #[test]

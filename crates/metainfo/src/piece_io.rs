@@ -53,7 +53,8 @@ impl<'a> PieceReader<'a> {
         }
     }
 
-    /// Feed the stream bytes of `[offset, offset+len)` to `sink` in order,
+    /// Feed the stream bytes of `[offset, offset+len)` to `sink` in order
+    /// (padding files read as zeros without touching the disk),
     /// as one or more slices of at most [`READ_CHUNK`] bytes read into
     /// `scratch`.
     pub fn for_each_chunk(
@@ -65,6 +66,19 @@ impl<'a> PieceReader<'a> {
     ) -> Result<(), ReadRangeError> {
         let mut seen = 0u64;
         for span in self.layout.spans(offset, len) {
+            // BEP 47 padding is zeros and never on disk.
+            if self.layout.files[span.file_index].is_padding() {
+                let mut done = 0u64;
+                while done < span.len {
+                    let n = (span.len - done).min(READ_CHUNK) as usize;
+                    scratch.clear();
+                    scratch.resize(n, 0);
+                    sink(scratch);
+                    done += n as u64;
+                }
+                seen += span.len;
+                continue;
+            }
             let path = self.file_path(span.file_index);
             let file = match File::open(&path) {
                 Ok(f) => f,

@@ -1,9 +1,66 @@
 //! Writing `.torrent` files.
 
+use crate::layout::FileAttr;
+use crate::merkle::Hash256;
 use shoal_bencode::Encoder;
+use std::collections::BTreeMap;
 
-/// Everything needed to write a v1 `.torrent` file. Keys are emitted in
-/// sorted order, so the output is canonical bencode.
+/// One file of a v2 `file tree`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Path components below the torrent root (for a single-file torrent:
+    /// the name).
+    pub path: Vec<String>,
+    /// Length in bytes.
+    pub length: u64,
+    /// Merkle root (`None` for an empty file).
+    pub pieces_root: Option<Hash256>,
+}
+
+/// A folder of the file tree being written.
+#[derive(Default)]
+struct TreeDir<'a> {
+    dirs: BTreeMap<&'a str, TreeDir<'a>>,
+    files: BTreeMap<&'a str, &'a TreeFile>,
+}
+
+impl<'a> TreeDir<'a> {
+    fn insert(&mut self, path: &'a [String], file: &'a TreeFile) {
+        match path {
+            [] => {}
+            [last] => {
+                self.files.insert(last, file);
+            }
+            [first, rest @ ..] => self.dirs.entry(first).or_default().insert(rest, file),
+        }
+    }
+
+    fn write(&self, e: &mut Encoder) {
+        e.begin_dict();
+        // Keys in byte order across folders and files alike.
+        let mut keys: Vec<&str> = self.dirs.keys().chain(self.files.keys()).copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            e.key(k);
+            if let Some(f) = self.files.get(k) {
+                e.begin_dict().key("").begin_dict();
+                e.key("length").int(f.length as i64);
+                if let Some(root) = &f.pieces_root {
+                    e.key("pieces root").bytes(root);
+                }
+                e.end().end();
+            } else if let Some(d) = self.dirs.get(k) {
+                d.write(e);
+            }
+        }
+        e.end();
+    }
+}
+
+/// Everything needed to write a `.torrent` file: v1 (`pieces` and
+/// `files`/`length`), v2 (`file_tree` with empty `pieces`) or hybrid (both).
+/// Keys are emitted in sorted order, so the output is canonical bencode.
 #[derive(Debug, Clone, Default)]
 pub struct TorrentWriter<'a> {
     /// Torrent name (file or folder name).
@@ -31,6 +88,14 @@ pub struct TorrentWriter<'a> {
     pub created_by: Option<&'a str>,
     /// Creation time (Unix seconds).
     pub creation_date: Option<i64>,
+    /// BEP 47 attributes of the v1 `files`, in the same order (empty: no
+    /// attributes; used for the padding files of a hybrid torrent).
+    pub file_attrs: &'a [FileAttr],
+    /// BEP 52 `file tree`: makes the torrent v2 (with `pieces`: hybrid).
+    pub file_tree: Option<&'a [TreeFile]>,
+    /// BEP 52 `piece layers`: each file's root and its piece layer (files
+    /// larger than one piece).
+    pub piece_layers: &'a [(Hash256, Vec<Hash256>)],
 }
 
 impl TorrentWriter<'_> {
@@ -41,17 +106,37 @@ impl TorrentWriter<'_> {
         e.finish()
     }
 
+    /// Whether the info dict has v1 `pieces` (v1 or hybrid).
+    fn has_v1(&self) -> bool {
+        self.file_tree.is_none() || !self.pieces.is_empty()
+    }
+
     fn write_info(&self, e: &mut Encoder) {
         e.begin_dict();
+        let tree = self.file_tree.map(|files| {
+            let mut root = TreeDir::default();
+            for f in files {
+                root.insert(&f.path, f);
+            }
+            root
+        });
+        if let Some(tree) = &tree {
+            e.key("file tree");
+            tree.write(e);
+        }
         match self.files {
+            _ if !self.has_v1() => {}
             Some(files) => {
                 e.key("files").begin_list();
-                for (path, len) in files {
-                    e.begin_dict()
-                        .key("length")
-                        .int(*len as i64)
-                        .key("path")
-                        .begin_list();
+                for (i, (path, len)) in files.iter().enumerate() {
+                    e.begin_dict();
+                    if let Some(attr) = self.file_attrs.get(i) {
+                        let a = attr.to_attr_string();
+                        if !a.is_empty() {
+                            e.key("attr").bytes(&a);
+                        }
+                    }
+                    e.key("length").int(*len as i64).key("path").begin_list();
                     for c in path {
                         e.bytes(c);
                     }
@@ -63,9 +148,14 @@ impl TorrentWriter<'_> {
                 e.key("length").int(self.length as i64);
             }
         }
+        if tree.is_some() {
+            e.key("meta version").int(2);
+        }
         e.key("name").bytes(self.name);
         e.key("piece length").int(self.piece_length as i64);
-        e.key("pieces").bytes(self.pieces);
+        if self.has_v1() {
+            e.key("pieces").bytes(self.pieces);
+        }
         if self.private {
             e.key("private").int(1);
         }
@@ -105,6 +195,16 @@ impl TorrentWriter<'_> {
         }
         e.key("info");
         self.write_info(&mut e);
+        if !self.piece_layers.is_empty() {
+            let mut layers: Vec<&(Hash256, Vec<Hash256>)> = self.piece_layers.iter().collect();
+            layers.sort_by(|a, b| a.0.cmp(&b.0));
+            layers.dedup_by(|a, b| a.0 == b.0);
+            e.key("piece layers").begin_dict();
+            for (root, layer) in layers {
+                e.bytes(root).bytes(layer.concat());
+            }
+            e.end();
+        }
         match self.web_seeds {
             [] => {}
             [one] => {

@@ -3,7 +3,7 @@
 use crate::progress::ByteProgress;
 use crate::size::parse_size;
 use anyhow::Context;
-use shoal_metainfo::{CreateOptions, CreateProgress, Creator};
+use shoal_metainfo::{CreateOptions, CreateProgress, Creator, MetaVersion};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -39,6 +39,35 @@ pub struct Args {
     /// Print a JSON result on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Make a v1-only torrent (BEP 3: SHA-1 pieces). The default for now:
+    /// see --hybrid.
+    #[arg(long, group = "meta_version")]
+    pub v1: bool,
+    /// Make a v2-only torrent (BEP 52: per-file SHA-256 merkle trees);
+    /// clients without v2 support cannot read it.
+    #[arg(long, group = "meta_version")]
+    pub v2: bool,
+    /// Make a hybrid torrent (v1 and v2 in one file, as libtorrent 2.0
+    /// and qBittorrent make by default: every client can join, and v2
+    /// clients check each 16 KiB block). It becomes Shoal's default once
+    /// `shoal seed`/`download` skip the padding files a multi-file hybrid
+    /// torrent holds; until then the default stays v1 so that Shoal can
+    /// seed every torrent it creates.
+    #[arg(long, group = "meta_version")]
+    pub hybrid: bool,
+}
+
+impl Args {
+    /// The metainfo version asked for (v1 unless --v2 or --hybrid).
+    fn version(&self) -> MetaVersion {
+        if self.v2 {
+            MetaVersion::V2
+        } else if self.hybrid {
+            MetaVersion::Hybrid
+        } else {
+            MetaVersion::V1
+        }
+    }
 }
 
 /// Run `shoal create`.
@@ -65,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         }),
+        version: args.version(),
     };
     let progress = CreateProgress::default();
     let started = Instant::now();
@@ -83,6 +113,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         let v = serde_json::json!({
             "info_hash": torrent.info_hash.to_hex(),
+            "info_hash_v2": torrent.info_hash_v2().map(|h| h.to_hex()),
+            "meta_version": match torrent.meta_version() {
+                MetaVersion::V1 => "1",
+                MetaVersion::V2 => "2",
+                MetaVersion::Hybrid => "hybrid",
+            },
             "magnet": magnet,
             "path": out.display().to_string(),
             "name": torrent.name,
@@ -95,18 +131,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         println!("created   {}", out.display());
         println!("name      {}", torrent.name);
-        println!("info hash {}", torrent.info_hash);
+        match torrent.info_hash_v1() {
+            Some(h) => println!("info hash {h}"),
+            None => println!("info hash {} (v2 hash truncated)", torrent.info_hash),
+        }
+        if let Some(h) = torrent.info_hash_v2() {
+            println!("v2 hash   {h}");
+        }
+        let files = creator.files.len();
         println!(
             "pieces    {} x {} ({} bytes in {} file{})",
             torrent.piece_count(),
             torrent.layout.piece_length,
-            torrent.total_length(),
-            torrent.layout.files.len(),
-            if torrent.layout.files.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            creator.total_length(),
+            files,
+            if files == 1 { "" } else { "s" }
         );
         println!(
             "hashed    in {seconds:.2} s ({:.0} MB/s)",

@@ -1,7 +1,7 @@
 //! `shoal info`: describe a torrent file or magnet link.
 
 use anyhow::Context;
-use shoal_metainfo::{Magnet, Torrent};
+use shoal_metainfo::{FileEntry, Magnet, MetaVersion, Torrent};
 use std::path::Path;
 
 /// Largest `.torrent` file read (real ones are at most a few MiB).
@@ -32,24 +32,73 @@ pub fn load_torrent(path: &Path) -> anyhow::Result<Torrent> {
     Torrent::from_bytes(&bytes).with_context(|| format!("{}: invalid torrent", path.display()))
 }
 
-/// JSON description of a torrent (the `shoal info --json` schema).
+/// A file's on-disk path relative to the download directory (it includes
+/// the torrent's folder name for multi-file torrents).
+fn disk_path(t: &Torrent, f: &FileEntry) -> String {
+    if t.layout.multi_file {
+        format!("{}/{}", t.name, f.display_path())
+    } else {
+        f.display_path()
+    }
+}
+
+/// "1", "2" or "hybrid".
+fn version_name(v: MetaVersion) -> &'static str {
+    match v {
+        MetaVersion::V1 => "1",
+        MetaVersion::V2 => "2",
+        MetaVersion::Hybrid => "hybrid",
+    }
+}
+
+/// One line per name changed on the way to disk (or symlink skipped).
+pub fn warnings(t: &Torrent) -> Vec<String> {
+    t.layout
+        .renames
+        .iter()
+        .map(|r| {
+            let on_disk = match r.file {
+                Some(i) => t
+                    .layout
+                    .files
+                    .get(i)
+                    .map(|f| disk_path(t, f))
+                    .unwrap_or_else(|| r.on_disk.clone()),
+                None => r.on_disk.clone(),
+            };
+            format!("{:?} is stored as {on_disk:?}: {}", r.original, r.reason)
+        })
+        .collect()
+}
+
+/// JSON description of a torrent (the `shoal info --json` schema). Padding
+/// files (never written to disk) are not in `files`.
 pub fn torrent_json(t: &Torrent) -> serde_json::Value {
     let files: Vec<serde_json::Value> = t
         .layout
         .files
         .iter()
+        .filter(|f| !f.is_padding())
         .map(|f| {
-            let path = if t.layout.multi_file {
-                format!("{}/{}", t.name, f.display_path())
-            } else {
-                f.display_path()
-            };
-            serde_json::json!({ "path": path, "length": f.length })
+            let mut v = serde_json::json!({ "path": disk_path(t, f), "length": f.length });
+            let attr = f.attr.to_attr_string();
+            if !attr.is_empty() {
+                v["attr"] = attr.into();
+            }
+            if let Some(target) = &f.symlink_target {
+                v["symlink"] = target.join("/").into();
+            }
+            if let Some(root) = &f.pieces_root {
+                v["pieces_root"] = hex::encode(root).into();
+            }
+            v
         })
         .collect();
     serde_json::json!({
         "name": t.name,
         "info_hash": t.info_hash.to_hex(),
+        "info_hash_v2": t.info_hash_v2().map(|h| h.to_hex()),
+        "meta_version": version_name(t.meta_version()),
         "piece_length": t.layout.piece_length,
         "piece_count": t.piece_count(),
         "total_length": t.total_length(),
@@ -62,6 +111,7 @@ pub fn torrent_json(t: &Torrent) -> serde_json::Value {
         "creation_date": t.creation_date,
         "source": t.source,
         "magnet": t.magnet().to_string(),
+        "warnings": warnings(t),
     })
 }
 
@@ -77,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let v = serde_json::json!({
                 "name": m.display_name,
                 "info_hash": m.info_hash.to_hex(),
+                "info_hash_v2": m.info_hash_v2.map(|h| h.to_hex()),
                 "trackers": m.trackers.iter().map(|t| vec![t]).collect::<Vec<_>>(),
                 "peers": m.peers,
                 "magnet": m.to_string(),
@@ -89,6 +140,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.display_name.as_deref().unwrap_or("(none)")
             );
             println!("info hash {}", m.info_hash);
+            if let Some(h) = &m.info_hash_v2 {
+                println!("v2 hash   {h}");
+            }
             for t in &m.trackers {
                 println!("tracker   {t}");
             }
@@ -104,12 +158,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("name      {}", t.name);
-    println!("info hash {}", t.info_hash);
+    match t.info_hash_v1() {
+        Some(h) => println!("info hash {h}"),
+        None => println!("info hash {} (v2 hash truncated)", t.info_hash),
+    }
+    if let Some(h) = t.info_hash_v2() {
+        println!("v2 hash   {h}");
+    }
+    println!("version   {}", version_name(t.meta_version()));
+    let files: Vec<&FileEntry> = t.layout.files.iter().filter(|f| !f.is_padding()).collect();
     println!(
         "size      {} bytes in {} file{}",
         t.total_length(),
-        t.layout.files.len(),
-        if t.layout.files.len() == 1 { "" } else { "s" }
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
     );
     println!(
         "pieces    {} x {} bytes",
@@ -130,9 +192,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("web seed  {w}");
     }
     println!("files:");
-    for f in &t.layout.files {
-        println!("  {:>14}  {}", f.length, f.display_path());
+    for f in &files {
+        match &f.symlink_target {
+            Some(target) => println!(
+                "  {:>14}  {} -> {}",
+                "link",
+                disk_path(&t, f),
+                target.join("/")
+            ),
+            None => println!("  {:>14}  {}", f.length, disk_path(&t, f)),
+        }
     }
     println!("magnet    {}", t.magnet());
+    for w in warnings(&t) {
+        println!("warning:  {w}");
+    }
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// Options of `shoal verify`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The .torrent file.
+    /// The .torrent file (v1, v2 or hybrid: SHA-1 pieces and/or per-file
+    /// merkle trees are checked).
     pub torrent: PathBuf,
     /// Folder that holds the content under its own name.
     #[arg(long)]
@@ -40,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "info_hash": t.info_hash.to_hex(),
+                "info_hash_v2": t.info_hash_v2().map(|h| h.to_hex()),
                 "pieces": report.pieces.len(),
                 "valid": valid, "missing": missing, "bad": bad,
                 "complete": report.is_complete(),
