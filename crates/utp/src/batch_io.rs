@@ -10,9 +10,9 @@ use tokio::net::UdpSocket;
 /// Most datagrams moved per call.
 pub const BATCH: usize = 32;
 /// Receive buffer per datagram: larger datagrams are dropped. uTP packets
-/// stay under 1.5 KB except between two Shoal peers on loopback (16 KiB
+/// stay under 1.5 KB except between two Shoal peers on loopback (60 KiB
 /// plus a selective ack); DHT messages stay under 1.5 KB.
-pub const MAX_DATAGRAM: usize = 17 * 1024;
+pub const MAX_DATAGRAM: usize = 61 * 1024;
 
 /// Reusable buffers for [`recv_batch`].
 pub struct RecvBatch {

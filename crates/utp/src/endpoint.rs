@@ -45,7 +45,7 @@ impl Default for EndpointConfig {
             accept_backlog: 128,
             half_open_timeout: Duration::from_secs(10),
             resets_per_second: 20,
-            loopback_packet_size: Some(16 * 1024),
+            loopback_packet_size: Some(60 * 1024),
         }
     }
 }
