@@ -180,6 +180,34 @@ fn allowed_fast_pick_uses_only_the_given_pieces() {
     p.check_invariants();
 }
 
+#[test]
+fn endgame_set_holds_pieces_that_can_take_a_duplicate() {
+    // Two pieces of 2 blocks, two requests per block at most.
+    let mut p = picker(2, 32 * KIB);
+    let (a, b, c) = (PeerKey(1), PeerKey(2), PeerKey(3));
+    for k in [a, b, c] {
+        p.peer_have_all(k);
+    }
+    let ra = p.pick_blocks(a, 4);
+    assert_eq!(ra.len(), 4);
+    assert!(p.in_endgame());
+    assert_eq!(p.inflight.dupable_from(0), Some(0));
+    assert_eq!(p.inflight.dupable_from(1), Some(1));
+    // b doubles every block: no piece can take another requester.
+    assert_eq!(p.pick_blocks(b, 10).len(), 4);
+    assert_eq!(p.inflight.dupable_from(0), None);
+    assert!(p.pick_blocks(c, 10).is_empty());
+    // a's copy of one block arrives: b's is cancelled, nothing reopens.
+    let o = p.on_block_received(a, ra[0]);
+    assert_eq!(o.cancel, vec![b]);
+    assert_eq!(p.inflight.dupable_from(0), None);
+    // a times out on another: that block has one requester again.
+    assert!(p.on_request_timeout(a, ra[3]));
+    assert_eq!(p.inflight.dupable_from(0), Some(ra[3].piece));
+    assert_eq!(p.pick_blocks(c, 10), vec![ra[3]]);
+    p.check_invariants();
+}
+
 // --------------------------------------------------------------------------
 // Property tests
 
@@ -202,7 +230,7 @@ fn ev() -> impl Strategy<Value = Ev> {
     let peer = 0u8..4;
     prop_oneof![
         3 => (piece.clone(), peer.clone(), 1u8..4).prop_map(|(p, k, n)| Ev::Take(p, k, n)),
-        1 => (0u8..8, peer.clone(), 1u8..3).prop_map(|(s, k, l)| Ev::Busy(s, k, l)),
+        1 => (piece.clone(), peer.clone(), 1u8..3).prop_map(|(p, k, l)| Ev::Busy(p, k, l)),
         3 => (piece.clone(), block.clone(), peer.clone(), any::<bool>())
             .prop_map(|(p, b, k, i)| Ev::Receive(p, b, k, i)),
         2 => (piece.clone(), block, peer.clone()).prop_map(|(p, b, k)| Ev::Release(p, b, k)),
@@ -220,7 +248,7 @@ proptest! {
     #[test]
     fn inflight_index_matches_brute_force(events in proptest::collection::vec(ev(), 1..200)) {
         let size = BLOCKS * BLOCK_SIZE;
-        let mut f = InFlight::new(PIECES as usize);
+        let mut f = InFlight::new(PIECES as usize, MAX_REQUESTS_PER_BLOCK);
         let mut out = Vec::new();
         for e in events {
             match e {
@@ -236,11 +264,9 @@ proptest! {
                     prop_assert_eq!(got, free.min(u32::from(n)));
                     prop_assert_eq!(f.requests(peer), before + got);
                 }
-                Ev::Busy(si, k, level) => {
-                    if usize::from(si) < f.len() {
-                        out.clear();
-                        f.take_busy(usize::from(si), size, PeerKey(k.into()), level, 8, &mut out);
-                    }
+                Ev::Busy(piece, k, level) => {
+                    out.clear();
+                    f.take_busy(piece.into(), size, PeerKey(k.into()), level, 8, &mut out);
                 }
                 Ev::Receive(piece, b, k, involve) => {
                     let (piece, peer) = (u32::from(piece), PeerKey(k.into()));

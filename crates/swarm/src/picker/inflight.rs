@@ -15,6 +15,11 @@
 //! pieces, or releasing everything a departing peer had requested, costs
 //! time in proportion to that peer's pieces, never to every piece in
 //! progress.
+//!
+//! For endgame, the pieces with a block that may still be requested from
+//! one more peer (missing, requested, fewer requesters than the bound) are
+//! kept in a set too, so a peer that finds no such block does not rescan
+//! every piece in progress.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -78,6 +83,9 @@ pub(super) struct Downloading {
     received: u32,
     /// Peers involved: they requested or sent blocks of this piece.
     peers: Vec<PeerKey>,
+    /// Blocks missing and requested from fewer peers than the bound
+    /// (endgame may add a requester).
+    dupable: u32,
 }
 
 /// The per-peer index entry. An entry with no request and no piece is
@@ -117,6 +125,15 @@ pub(super) struct InFlight {
     /// Index into `pieces` of each piece, or `NONE`.
     slot: Vec<u32>,
     by_peer: HashMap<PeerKey, PeerPieces>,
+    /// Pieces with `dupable > 0`.
+    dupable: BTreeSet<u32>,
+    /// The bound on requesters per block.
+    max_requests: u8,
+}
+
+/// Whether endgame may add a requester to `blk`.
+fn is_dupable(blk: &Block, max_requests: u8) -> bool {
+    blk.received.is_none() && blk.nreq > 0 && blk.nreq < max_requests
 }
 
 /// Removes `piece` from the peer's index entry (dropping an empty entry).
@@ -141,12 +158,31 @@ fn unrequest(by_peer: &mut HashMap<PeerKey, PeerPieces>, peer: PeerKey) {
 }
 
 impl InFlight {
-    /// Nothing in progress, for a torrent of `pieces` pieces.
-    pub(super) fn new(pieces: usize) -> Self {
+    /// Nothing in progress, for a torrent of `pieces` pieces, with at
+    /// most `max_requests` requesters per block.
+    pub(super) fn new(pieces: usize, max_requests: u8) -> Self {
         InFlight {
             pieces: Vec::new(),
             slot: vec![NONE; pieces],
             by_peer: HashMap::new(),
+            dupable: BTreeSet::new(),
+            max_requests,
+        }
+    }
+
+    /// The smallest piece `>= from` with a block endgame may request from
+    /// one more peer.
+    pub(super) fn dupable_from(&self, from: u32) -> Option<u32> {
+        self.dupable.range(from..).next().copied()
+    }
+
+    /// Brings `pieces[si]`'s membership of the endgame set up to date.
+    fn dupable_changed(&mut self, si: usize) {
+        let d = &self.pieces[si];
+        if d.dupable > 0 {
+            self.dupable.insert(d.piece);
+        } else {
+            self.dupable.remove(&d.piece);
         }
     }
 
@@ -192,16 +228,6 @@ impl InFlight {
     /// The smallest open piece `>= from` that `peer` is involved in.
     pub(super) fn own_open_from(&self, peer: PeerKey, from: u32) -> Option<u32> {
         self.by_peer.get(&peer)?.open.range(from..).next().copied()
-    }
-
-    /// The piece at `si` (`si < len()`), in the order endgame scans them.
-    pub(super) fn piece_at(&self, si: usize) -> u32 {
-        self.pieces[si].piece
-    }
-
-    /// Whether the piece at `si` has a block requested and not received.
-    pub(super) fn has_requested_at(&self, si: usize) -> bool {
-        self.pieces[si].requested > 0
     }
 
     /// The peers block `block` of `piece` is requested from.
@@ -255,6 +281,7 @@ impl InFlight {
             requested: 0,
             received: 0,
             peers: Vec::new(),
+            dupable: 0,
         });
         self.slot[piece as usize] = si as u32;
     }
@@ -286,6 +313,7 @@ impl InFlight {
             blk.nreq = 1;
             d.free -= 1;
             d.requested += 1;
+            d.dupable += u32::from(is_dupable(blk, self.max_requests));
             taken += 1;
             let begin = b as u32 * BLOCK_SIZE;
             out.push(BlockRequest {
@@ -298,24 +326,28 @@ impl InFlight {
             self.by_peer.entry(peer).or_default().requests += taken;
             self.involve(si, peer);
             self.free_changed(si, was_open);
+            self.dupable_changed(si);
         }
         taken
     }
 
-    /// Endgame: requests from `peer` blocks of the piece at `si` (of `size`
-    /// bytes) that are requested from exactly `level` other peers, until
-    /// `out` holds `limit` entries. Returns how many.
+    /// Endgame: requests from `peer` blocks of `piece` (of `size` bytes)
+    /// that are requested from exactly `level` other peers, until `out`
+    /// holds `limit` entries. Returns how many.
     pub(super) fn take_busy(
         &mut self,
-        si: usize,
+        piece: u32,
         size: u32,
         peer: PeerKey,
         level: u8,
         limit: usize,
         out: &mut Vec<BlockRequest>,
     ) -> u32 {
+        let Some(si) = self.slot_of(piece) else {
+            return 0;
+        };
+        let max = self.max_requests;
         let d = &mut self.pieces[si];
-        let piece = d.piece;
         let mut taken = 0;
         for (b, blk) in d.blocks.iter_mut().enumerate() {
             if out.len() >= limit {
@@ -324,8 +356,10 @@ impl InFlight {
             if blk.received.is_some() || blk.nreq != level || blk.requesters().contains(&peer) {
                 continue;
             }
+            let before = is_dupable(blk, max);
             blk.reqs[blk.nreq as usize] = peer;
             blk.nreq += 1;
+            d.dupable = d.dupable + u32::from(is_dupable(blk, max)) - u32::from(before);
             taken += 1;
             let begin = b as u32 * BLOCK_SIZE;
             out.push(BlockRequest {
@@ -337,6 +371,7 @@ impl InFlight {
         if taken > 0 {
             self.by_peer.entry(peer).or_default().requests += taken;
             self.involve(si, peer);
+            self.dupable_changed(si);
         }
         taken
     }
@@ -354,12 +389,15 @@ impl InFlight {
         let si = self.slot_of(piece)?;
         let d = &mut self.pieces[si];
         let was_open = d.free > 0;
+        let max = self.max_requests;
         let blk = d.blocks.get_mut(block as usize)?;
+        let was_dupable = is_dupable(blk, max);
         let was_requested = blk.remove_requester(peer);
         if was_requested {
             unrequest(&mut self.by_peer, peer);
         }
         if blk.received.is_some() {
+            // Received blocks have no requesters: nothing changed.
             return Some(BlockOutcome::simple(BlockStatus::Duplicate));
         }
         let cancel: Vec<PeerKey> = blk.requesters().to_vec();
@@ -371,6 +409,7 @@ impl InFlight {
         blk.nreq = 0;
         blk.received = Some(peer);
         d.received += 1;
+        d.dupable -= u32::from(was_dupable);
         let piece_complete = d.received as usize == d.blocks.len();
         for &p in &cancel {
             unrequest(&mut self.by_peer, p);
@@ -379,6 +418,7 @@ impl InFlight {
             self.involve(si, peer);
         }
         self.free_changed(si, was_open);
+        self.dupable_changed(si);
         Some(BlockOutcome {
             status: if was_requested {
                 BlockStatus::Expected
@@ -397,18 +437,22 @@ impl InFlight {
         };
         let d = &mut self.pieces[si];
         let was_open = d.free > 0;
+        let max = self.max_requests;
         let Some(blk) = d.blocks.get_mut(block as usize) else {
             return Released::No;
         };
+        let was_dupable = is_dupable(blk, max);
         if !blk.remove_requester(peer) {
             return Released::No;
         }
+        d.dupable = d.dupable + u32::from(is_dupable(blk, max)) - u32::from(was_dupable);
         if blk.nreq == 0 && blk.received.is_none() {
             d.requested -= 1;
             d.free += 1;
         }
         unrequest(&mut self.by_peer, peer);
         self.free_changed(si, was_open);
+        self.dupable_changed(si);
         if self.abandon_if_idle(piece) {
             Released::Abandoned
         } else {
@@ -434,7 +478,10 @@ impl InFlight {
                 d.peers.swap_remove(i);
             }
             for (b, blk) in d.blocks.iter_mut().enumerate() {
+                let was_dupable = is_dupable(blk, self.max_requests);
                 if blk.remove_requester(peer) {
+                    d.dupable = d.dupable + u32::from(is_dupable(blk, self.max_requests))
+                        - u32::from(was_dupable);
                     if blk.nreq == 0 && blk.received.is_none() {
                         d.requested -= 1;
                         d.free += 1;
@@ -443,6 +490,7 @@ impl InFlight {
                 }
             }
             self.free_changed(si, was_open);
+            self.dupable_changed(si);
         }
         let touched: Vec<u32> = entry.involved.into_iter().collect();
         for &piece in &touched {
@@ -469,6 +517,7 @@ impl InFlight {
         let si = self.slot_of(piece)?;
         let d = self.pieces.swap_remove(si);
         self.slot[piece as usize] = NONE;
+        self.dupable.remove(&piece);
         if let Some(moved) = self.pieces.get(si) {
             self.slot[moved.piece as usize] = si as u32;
         }
@@ -492,6 +541,7 @@ impl InFlight {
             self.pieces.len()
         );
         let mut index: HashMap<PeerKey, PeerPieces> = HashMap::new();
+        let mut dupable = BTreeSet::new();
         for (si, d) in self.pieces.iter().enumerate() {
             assert_eq!(self.slot[d.piece as usize] as usize, si);
             let free = d.blocks.iter().filter(|b| b.is_free()).count();
@@ -506,6 +556,15 @@ impl InFlight {
                 (d.free as usize, d.received as usize, d.requested as usize)
             );
             assert!(d.received > 0 || d.requested > 0, "idle piece {}", d.piece);
+            let dup = d
+                .blocks
+                .iter()
+                .filter(|b| is_dupable(b, max_requests_per_block))
+                .count();
+            assert_eq!(dup, d.dupable as usize, "dupable blocks of {}", d.piece);
+            if dup > 0 {
+                dupable.insert(d.piece);
+            }
             let mut peers = d.peers.clone();
             peers.sort_unstable();
             peers.dedup();
@@ -527,6 +586,8 @@ impl InFlight {
             }
         }
         assert_eq!(index, self.by_peer, "per-peer index");
+        assert_eq!(dupable, self.dupable, "endgame set");
+        assert_eq!(max_requests_per_block, self.max_requests);
     }
 
     /// The peers with an index entry. For tests.

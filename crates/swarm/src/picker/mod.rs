@@ -259,6 +259,7 @@ impl PiecePicker {
         config.max_requests_per_block = config
             .max_requests_per_block
             .clamp(1, MAX_REQUESTS_PER_BLOCK);
+        let inflight = InFlight::new(len, config.max_requests_per_block);
         Ok(PiecePicker {
             geo,
             config,
@@ -270,7 +271,7 @@ impl PiecePicker {
             seeds: 0,
             fresh: BucketOrder::with_key_one(order),
             open: OpenOrder::default(),
-            inflight: InFlight::new(len),
+            inflight,
             peers: HashMap::new(),
         })
     }

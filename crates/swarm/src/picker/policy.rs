@@ -3,9 +3,9 @@
 //!
 //! Finishing the peer's own partial pieces walks its entry in the per-peer
 //! index; other partial pieces and new ones come from the rarest-first
-//! orders, walked from the rarest bucket the peer can have. None of these
-//! scans every piece in progress. The endgame phase does, but only once
-//! every available missing piece is in progress.
+//! orders, walked from the rarest bucket the peer can have; endgame
+//! duplicates come from the set of pieces with a block that may take one
+//! more requester. None of these scans every piece in progress.
 
 use rand::Rng;
 
@@ -250,16 +250,18 @@ impl PiecePicker {
     ) {
         let max_req = self.config.max_requests_per_block;
         for level in 1..max_req {
-            for si in 0..self.inflight.len() {
-                if out.len() >= limit {
-                    return;
+            let mut from = 0;
+            while out.len() < limit {
+                let Some(piece) = self.inflight.dupable_from(from) else {
+                    break;
+                };
+                // piece < piece_count < u32::MAX
+                from = piece + 1;
+                if bf.get(piece as usize) {
+                    let size = self.geo.piece_size(piece);
+                    self.inflight
+                        .take_busy(piece, size, peer, level, limit, out);
                 }
-                let piece = self.inflight.piece_at(si);
-                if !self.inflight.has_requested_at(si) || !bf.get(piece as usize) {
-                    continue;
-                }
-                let size = self.geo.piece_size(piece);
-                self.inflight.take_busy(si, size, peer, level, limit, out);
             }
         }
     }
