@@ -37,4 +37,5 @@ pub use shoal_swarm::{bitfield, choker, picker, rate, ut_metadata, PeerKey};
 
 pub use error::EngineError;
 pub use session::{AddTorrentOptions, Session, SessionConfig};
+pub use shoal_mse::Policy as EncryptionPolicy;
 pub use torrent::{Contribution, TorrentHandle, TorrentStats};

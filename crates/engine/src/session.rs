@@ -59,6 +59,11 @@ pub struct SessionConfig {
     /// Most incoming connections from one IP address in their handshake
     /// at once (loopback exempt when `limits.exempt_loopback`).
     pub max_handshakes_per_ip: usize,
+    /// Message stream encryption (MSE/PE): incoming connections may use it
+    /// under `Prefer` (the default) and must under `Require`; outgoing ones
+    /// use it under `Require`, and under `Prefer` when a peer hangs up on
+    /// a plaintext handshake.
+    pub encryption: shoal_mse::Policy,
 }
 
 impl Default for SessionConfig {
@@ -81,6 +86,7 @@ impl Default for SessionConfig {
             client_name: concat!("Shoal ", env!("CARGO_PKG_VERSION")).to_owned(),
             limits: shoal_swarm::torrent::Limits::default(),
             max_handshakes_per_ip: 4,
+            encryption: shoal_mse::Policy::Prefer,
         }
     }
 }
@@ -140,6 +146,15 @@ impl SessionShared {
     /// The torrent with this info-hash, if the session has it.
     pub fn torrent(&self, info_hash: &[u8; 20]) -> Option<Arc<TorrentShared>> {
         self.torrents.lock().ok()?.get(info_hash).cloned()
+    }
+
+    /// The info-hashes of every torrent, for telling which one an MSE
+    /// initiator wants.
+    pub fn info_hashes(&self) -> Vec<[u8; 20]> {
+        self.torrents
+            .lock()
+            .map(|t| t.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Forget a torrent.

@@ -354,6 +354,123 @@ fn libtorrent_downloads_from_shoal() {
     downloads_from_shoal(work, &seed_dir, &torrent, libtorrent);
 }
 
+/// libtorrent with encryption forced both ways (RC4 only) downloads from
+/// a `shoal seed` at its default `--encryption prefer`: the seed accepts
+/// its MSE handshake.
+#[test]
+fn libtorrent_requiring_encryption_downloads_from_shoal() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 99, 21);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+    let out = work.join("out");
+    let (mut leech, _) = libtorrent(
+        work,
+        "lt-forced",
+        &torrent,
+        &out,
+        &["--enc", "forced", "--peer", &addr.to_string()],
+    );
+    let report = leech.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "libtorrent (encryption forced) from shoal");
+    assert_eq!(report["bytes"], content_len(&seed_dir), "{report}");
+}
+
+/// A libtorrent seed with encryption forced serves `shoal download` at
+/// its defaults (it hangs up on the plaintext handshake; Shoal dials again
+/// with MSE) and with `--encryption require`.
+#[test]
+fn shoal_downloads_from_libtorrent_requiring_encryption() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 7, 22);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut lt, port) = libtorrent(
+        work,
+        "lt-seed-forced",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--enc", "forced"],
+    );
+    lt.wait_for("seeding", LIMIT);
+    let peer = format!("127.0.0.1:{port}");
+    for (n, extra) in [&[][..], &["--encryption", "require"][..]]
+        .into_iter()
+        .enumerate()
+    {
+        let out = work.join(format!("out{n}"));
+        let mut args = vec!["--peer", peer.as_str()];
+        args.extend_from_slice(extra);
+        let mut dl = shoal_download(work, &format!("shoal{n}"), &torrent, &out, &args);
+        let report = dl.finish_json(LIMIT);
+        assert_same_content(&seed_dir, &out, "shoal from libtorrent (encryption forced)");
+        assert_eq!(
+            bytes_from_peers(&report),
+            content_len(&seed_dir),
+            "{report}"
+        );
+    }
+}
+
+/// `--encryption off` talks plaintext to a libtorrent seed at its default
+/// settings (which prefer MSE but accept plaintext).
+#[test]
+fn shoal_without_encryption_downloads_from_default_libtorrent() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 2 * MIB + 5, 23);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut lt, port) = libtorrent(work, "lt-seed", &torrent, &seed_dir, &["--seed"]);
+    lt.wait_for("seeding", LIMIT);
+    let out = work.join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let mut dl = shoal_download(
+        work,
+        "shoal-off",
+        &torrent,
+        &out,
+        &["--peer", &peer, "--encryption", "off"],
+    );
+    let report = dl.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal (encryption off) from libtorrent");
+    assert_eq!(
+        bytes_from_peers(&report),
+        content_len(&seed_dir),
+        "{report}"
+    );
+}
+
+/// `shoal seed --encryption require` closes a plaintext handshake without
+/// answering it, while a plaintext-only libtorrent cannot download.
+#[test]
+fn shoal_requiring_encryption_refuses_plaintext() {
+    use std::io::{Read, Write};
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, MIB, 24);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (_seed, addr) = shoal_seed(work, &torrent, &seed_dir, &["--encryption", "require"]);
+    let info_hash = shoal_metainfo::Torrent::from_bytes(&std::fs::read(&torrent).unwrap())
+        .unwrap()
+        .info_hash
+        .0;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hs = Vec::from(&b"\x13BitTorrent protocol"[..]);
+    hs.extend_from_slice(&[0u8; 8]);
+    hs.extend_from_slice(&info_hash);
+    hs.extend_from_slice(b"-XX0000-plaintextplt");
+    s.write_all(&hs).unwrap();
+    let mut buf = [0u8; 68];
+    let got = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(got, 0, "a plaintext handshake got {got} bytes back");
+}
+
 #[test]
 fn shoal_downloads_from_qbittorrent() {
     let tmp = tempdir();

@@ -544,7 +544,9 @@ fn malicious_peer_is_banned_and_honest_peer_is_not() {
         down.logs()
     );
     assert!(
-        !bans.iter().any(|l| l.contains(&honest_addr.ip().to_string())),
+        !bans
+            .iter()
+            .any(|l| l.contains(&honest_addr.ip().to_string())),
         "the honest peer {honest_addr} was banned\n{}",
         down.logs()
     );

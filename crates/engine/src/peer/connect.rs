@@ -13,9 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::task::run;
+use super::task::{run, Transport};
 use crate::session::SessionShared;
 use crate::torrent::TorrentShared;
+use shoal_mse::{Incoming, Policy};
 
 /// How long a handshake may take before the connection is dropped.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,44 +28,145 @@ pub(crate) fn our_handshake(info_hash: [u8; 20], peer_id: PeerId) -> Handshake {
         .with_fast(true)
 }
 
-/// Dial `addr` for torrent `t`, then run the connection.
+/// Why an outgoing connection did not get as far as a handshake.
+#[derive(Debug, Clone, Copy)]
+struct DialFailure {
+    /// It was ourselves.
+    is_self: bool,
+    /// The peer hung up on a plaintext handshake: it may require
+    /// encryption.
+    try_encrypted: bool,
+}
+
+const FAILED: DialFailure = DialFailure {
+    is_self: false,
+    try_encrypted: false,
+};
+
+/// Dial `addr` for torrent `t`, then run the connection. Under
+/// [`Policy::Prefer`] the plaintext handshake goes first and a peer that
+/// hangs up on it is dialed again with MSE (peers that require encryption
+/// do that); [`Policy::Require`] dials with MSE only, [`Policy::Off`] in
+/// plaintext only.
 pub(crate) async fn connect(
     t: Arc<TorrentShared>,
     addr: SocketAddr,
     slot: crate::session::ConnectionSlot,
 ) {
-    let cfg = &t.session.config;
-    let dial = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await;
-    let outcome = match dial {
-        Ok(Ok(stream)) => outgoing_handshake(&t, stream, addr).await,
-        Ok(Err(e)) => {
-            debug!(%addr, error = %e, "connect failed");
-            Err(false)
-        }
-        Err(_) => {
-            debug!(%addr, "connect timed out");
-            Err(false)
-        }
+    let policy = t.session.config.encryption;
+    let outcome = match policy {
+        Policy::Require => dial_encrypted(&t, addr, policy).await,
+        Policy::Off => dial_plain(&t, addr).await,
+        Policy::Prefer => match dial_plain(&t, addr).await {
+            Err(f) if f.try_encrypted => {
+                debug!(%addr, "plaintext handshake refused: trying MSE");
+                dial_encrypted(&t, addr, policy).await
+            }
+            other => other,
+        },
     };
     t.half_open.fetch_sub(1, Ordering::Relaxed);
     let (success, is_self) = match outcome {
         // A refused connection (duplicate, banned, full) counts as a
         // failure, so the address is not redialed every few seconds.
         Ok((stream, hs)) => (run(t.clone(), stream, addr, hs, true).await, false),
-        Err(is_self) => (false, is_self),
+        Err(f) => (false, f.is_self),
     };
     drop(slot);
     t.lock()
         .candidate_done(addr, success, is_self, Instant::now());
 }
 
-/// Send our handshake and read theirs. `Err(true)` if it was ourselves.
+/// TCP connect with the session's timeout.
+async fn tcp_connect(t: &TorrentShared, addr: SocketAddr) -> Result<TcpStream, DialFailure> {
+    match tokio::time::timeout(t.session.config.connect_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "connect failed");
+            Err(FAILED)
+        }
+        Err(_) => {
+            debug!(%addr, "connect timed out");
+            Err(FAILED)
+        }
+    }
+}
+
+/// Dial and exchange plaintext handshakes.
+async fn dial_plain(
+    t: &TorrentShared,
+    addr: SocketAddr,
+) -> Result<(Transport, Handshake), DialFailure> {
+    let stream = tcp_connect(t, addr).await?;
+    let (stream, hs) = outgoing_handshake(t, stream, addr).await?;
+    Ok((Transport::Plain(stream, Vec::new()), hs))
+}
+
+/// Dial, make the MSE handshake (our BitTorrent handshake as its initial
+/// payload) and read the peer's handshake through it.
+async fn dial_encrypted(
+    t: &TorrentShared,
+    addr: SocketAddr,
+    policy: Policy,
+) -> Result<(Transport, Handshake), DialFailure> {
+    let stream = tcp_connect(t, addr).await?;
+    let ours = our_handshake(t.info_hash, t.peer_id());
+    let exchange = async {
+        let mut s = shoal_mse::connect_encrypted(stream, t.info_hash, policy, &ours.to_bytes())
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut buf = [0u8; Handshake::LEN];
+        s.read_exact(&mut buf).await?;
+        Ok::<_, io::Error>((s, buf))
+    };
+    let (s, buf) = match tokio::time::timeout(t.session.config.handshake_timeout, exchange).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "encrypted handshake failed");
+            return Err(FAILED);
+        }
+        Err(_) => {
+            debug!(%addr, "encrypted handshake timed out");
+            return Err(FAILED);
+        }
+    };
+    let theirs = check_theirs(t, &buf, addr)?;
+    debug!(%addr, method = ?s.method(), "encrypted connection");
+    Ok((Transport::Encrypted(s, Vec::new()), theirs))
+}
+
+/// Parse and check the peer's handshake: right torrent, not ourselves.
+fn check_theirs(t: &TorrentShared, buf: &[u8], addr: SocketAddr) -> Result<Handshake, DialFailure> {
+    let theirs = match Handshake::parse(buf) {
+        Ok(Some(h)) => h,
+        _ => {
+            debug!(%addr, "bad handshake");
+            return Err(FAILED);
+        }
+    };
+    if theirs.info_hash != t.info_hash {
+        debug!(%addr, "handshake for another torrent");
+        return Err(FAILED);
+    }
+    if theirs.peer_id == t.peer_id() {
+        debug!(%addr, "connected to ourselves");
+        return Err(DialFailure {
+            is_self: true,
+            try_encrypted: false,
+        });
+    }
+    Ok(theirs)
+}
+
+/// Send our handshake and read theirs.
 async fn outgoing_handshake(
     t: &TorrentShared,
     mut stream: TcpStream,
     addr: SocketAddr,
-) -> Result<(TcpStream, Handshake), bool> {
-    let _ = stream.set_nodelay(true);
+) -> Result<(TcpStream, Handshake), DialFailure> {
     let ours = our_handshake(t.info_hash, t.peer_id());
     let timeout = t.session.config.handshake_timeout;
     let exchange = async {
@@ -77,40 +179,138 @@ async fn outgoing_handshake(
         Ok(Ok(buf)) => buf,
         Ok(Err(e)) => {
             debug!(%addr, error = %e, "handshake failed");
-            return Err(false);
+            // Closed or reset before answering: it may want MSE.
+            return Err(DialFailure {
+                is_self: false,
+                try_encrypted: true,
+            });
         }
         Err(_) => {
             debug!(%addr, "handshake timed out");
-            return Err(false);
+            return Err(FAILED);
         }
     };
-    let theirs = match Handshake::parse(&buf) {
-        Ok(Some(h)) => h,
-        _ => {
-            debug!(%addr, "bad handshake");
-            return Err(false);
-        }
-    };
-    if theirs.info_hash != t.info_hash {
-        debug!(%addr, "handshake for another torrent");
-        return Err(false);
-    }
-    if theirs.peer_id == t.peer_id() {
-        debug!(%addr, "connected to ourselves");
-        return Err(true);
-    }
+    let theirs = check_theirs(t, &buf, addr)?;
     Ok((stream, theirs))
 }
 
-/// Handle an incoming connection: read the handshake prefix, find the
-/// torrent, answer, read the peer id, then run the connection.
+/// How an incoming connection starts, from its first bytes (peeked, not
+/// consumed); `None` if it must be refused under `policy`.
+async fn incoming_kind(stream: &TcpStream, policy: Policy) -> Option<Incoming> {
+    let mut buf = [0u8; 20];
+    loop {
+        let n = stream.peek(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        match shoal_mse::detect(&buf[..n], policy) {
+            Ok(Some(kind)) => return Some(kind),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Handle an incoming connection: plaintext or MSE (as the session's
+/// policy allows), then the handshake, then run the connection.
 pub(crate) async fn accept(
+    session: Arc<SessionShared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    handshake_permit: crate::session::HandshakeSlot,
+) {
+    let _ = stream.set_nodelay(true);
+    let timeout = session.config.handshake_timeout;
+    let policy = session.config.encryption;
+    let kind = match tokio::time::timeout(timeout, incoming_kind(&stream, policy)).await {
+        Ok(Some(kind)) => kind,
+        _ => {
+            debug!(%addr, "incoming connection refused by the encryption policy or closed");
+            return;
+        }
+    };
+    match kind {
+        Incoming::Plaintext => accept_plain(session, stream, addr, handshake_permit).await,
+        Incoming::Encrypted => accept_encrypted(session, stream, addr, handshake_permit).await,
+    }
+}
+
+/// The MSE handshake for any of the session's torrents, then the
+/// BitTorrent handshake through it.
+async fn accept_encrypted(
+    session: Arc<SessionShared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    handshake_permit: crate::session::HandshakeSlot,
+) {
+    let timeout = session.config.handshake_timeout;
+    let known = session.info_hashes();
+    let policy = session.config.encryption;
+    let exchange = async {
+        let acc = shoal_mse::accept(stream, known, policy)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut stream = acc.stream;
+        let mut got = acc.initial_payload;
+        let mut chunk = [0u8; Handshake::LEN];
+        while got.len() < Handshake::LEN {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, io::Error>((stream, acc.info_hash, got))
+    };
+    let (mut stream, mse_hash, got) = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "incoming encrypted handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%addr, "incoming encrypted handshake timed out");
+            return;
+        }
+    };
+    let theirs = match Handshake::parse(&got[..Handshake::LEN]) {
+        Ok(Some(h)) => h,
+        _ => {
+            debug!(%addr, "bad handshake inside MSE");
+            return;
+        }
+    };
+    if mse_hash.is_some_and(|h| h != theirs.info_hash) {
+        debug!(%addr, "MSE and BitTorrent handshakes name different torrents");
+        return;
+    }
+    let Some(t) = session.torrent(&theirs.info_hash) else {
+        return;
+    };
+    if t.is_stopping() || t.lock().is_banned(addr.ip()) || theirs.peer_id == t.peer_id() {
+        return;
+    }
+    let ours = our_handshake(t.info_hash, t.peer_id());
+    let reply = async {
+        stream.write_all(&ours.to_bytes()).await?;
+        stream.flush().await
+    };
+    if !matches!(tokio::time::timeout(timeout, reply).await, Ok(Ok(()))) {
+        return;
+    }
+    drop(handshake_permit);
+    let rest = got[Handshake::LEN..].to_vec();
+    run(t, Transport::Encrypted(stream, rest), addr, theirs, false).await;
+}
+
+/// Handle a plaintext incoming connection: read the handshake prefix, find
+/// the torrent, answer, read the peer id, then run the connection.
+async fn accept_plain(
     session: Arc<SessionShared>,
     mut stream: TcpStream,
     addr: SocketAddr,
     handshake_permit: crate::session::HandshakeSlot,
 ) {
-    let _ = stream.set_nodelay(true);
     let timeout = session.config.handshake_timeout;
     let prefix = async {
         let mut buf = [0u8; HandshakePrefix::LEN];
@@ -169,5 +369,12 @@ pub(crate) async fn accept(
         return;
     }
     drop(handshake_permit);
-    run(t, stream, addr, prefix.with_peer_id(id), false).await;
+    run(
+        t,
+        Transport::Plain(stream, Vec::new()),
+        addr,
+        prefix.with_peer_id(id),
+        false,
+    )
+    .await;
 }

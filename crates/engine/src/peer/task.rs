@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut as _, Bytes, BytesMut};
 use shoal_wire::{encode_piece_header, Handshake, MessageDecoder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, trace};
 
@@ -34,11 +33,20 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest contiguous read from storage (its `max_read_len`).
 const MAX_RUN: u32 = 128 * 1024;
 
+/// An established connection, with the bytes already read past the
+/// peer's handshake.
+pub(crate) enum Transport {
+    /// Plaintext BitTorrent over TCP.
+    Plain(TcpStream, Vec<u8>),
+    /// MSE/PE: RC4 (or plaintext selected through MSE) over TCP.
+    Encrypted(shoal_mse::EncryptedStream<TcpStream>, Vec<u8>),
+}
+
 /// Register a handshaken connection with its torrent and run it until it
 /// closes. Returns false if the torrent refused it.
 pub(crate) async fn run(
     t: Arc<TorrentShared>,
-    stream: TcpStream,
+    stream: Transport,
     addr: SocketAddr,
     theirs: Handshake,
     outgoing: bool,
@@ -101,9 +109,21 @@ pub(crate) async fn run(
     debug!(%addr, peer_id = %theirs.peer_id, ?key, outgoing, "peer connected");
     let decoder =
         MessageDecoder::new(Some(piece_count)).with_negotiated(&ours.reserved, &theirs.reserved);
-    let (reader, writer) = stream.into_split();
-    let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
-    let reason = read_loop(&t, key, &signal, reader, decoder).await;
+    let reason = match stream {
+        Transport::Plain(stream, initial) => {
+            let (reader, writer) = stream.into_split();
+            let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
+            let r = read_loop(&t, key, &signal, reader, decoder, initial).await;
+            (r, writer_task)
+        }
+        Transport::Encrypted(stream, initial) => {
+            let (reader, writer) = tokio::io::split(stream);
+            let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
+            let r = read_loop(&t, key, &signal, reader, decoder, initial).await;
+            (r, writer_task)
+        }
+    };
+    let (reason, writer_task) = reason;
     debug!(%addr, ?key, %reason, "peer disconnected");
     t.lock().remove_peer(key, &reason, Instant::now());
     signal.close();
@@ -116,11 +136,15 @@ async fn read_loop(
     t: &Arc<TorrentShared>,
     key: PeerKey,
     signal: &PeerSignal,
-    mut reader: OwnedReadHalf,
+    mut reader: impl AsyncRead + Unpin,
     mut decoder: MessageDecoder,
+    initial: Vec<u8>,
 ) -> String {
     let mut chunk = FIRST_READ_CHUNK;
-    let mut buf = BytesMut::with_capacity(chunk);
+    let mut buf = BytesMut::with_capacity(chunk.max(initial.len()));
+    // Bytes that came with the handshake: decoded before anything is read.
+    buf.extend_from_slice(&initial);
+    let mut pending = !buf.is_empty();
     let mut msgs = Vec::with_capacity(64);
     let mut effects = Vec::with_capacity(64);
     let limiter = t.session.download_limit.clone();
@@ -141,7 +165,9 @@ async fn read_loop(
             }
             None => chunk,
         };
-        let read = {
+        let read = if std::mem::take(&mut pending) {
+            Ok(buf.len())
+        } else {
             let mut limited = (&mut buf).limit(want.max(1));
             tokio::select! {
                 r = reader.read_buf(&mut limited) => r,
@@ -211,7 +237,7 @@ async fn write_loop(
     t: Arc<TorrentShared>,
     key: PeerKey,
     signal: Arc<PeerSignal>,
-    mut writer: OwnedWriteHalf,
+    mut writer: impl AsyncWrite + Unpin,
 ) {
     let mut bufs: Vec<Bytes> = Vec::new();
     let mut sent_payload = 0u64;
@@ -357,7 +383,7 @@ fn read_blocks(
 }
 
 /// Write every buffer, with vectored writes.
-async fn write_all_bufs(w: &mut OwnedWriteHalf, bufs: &mut [Bytes]) -> io::Result<()> {
+async fn write_all_bufs(w: &mut (impl AsyncWrite + Unpin), bufs: &mut [Bytes]) -> io::Result<()> {
     let mut i = 0;
     while i < bufs.len() {
         let slices: Vec<IoSlice<'_>> = bufs[i..]
@@ -383,5 +409,6 @@ async fn write_all_bufs(w: &mut OwnedWriteHalf, bufs: &mut [Bytes]) -> io::Resul
             i += 1;
         }
     }
-    Ok(())
+    // An encrypted stream holds what it enciphered until flushed.
+    w.flush().await
 }

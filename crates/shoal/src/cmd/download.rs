@@ -67,6 +67,23 @@ pub struct NetArgs {
     /// thin upload sends each piece once before any twice.
     #[arg(long)]
     pub super_seed: bool,
+    /// Message stream encryption (MSE/PE): `prefer` accepts encrypted and
+    /// plaintext peers and retries with encryption a peer that refuses
+    /// plaintext; `require` talks to encrypted peers only; `off` to
+    /// plaintext peers only.
+    #[arg(long, value_enum, default_value_t = Encryption::Prefer)]
+    pub encryption: Encryption,
+}
+
+/// The `--encryption` policy.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// Encrypted and plaintext peers both.
+    Prefer,
+    /// Encrypted peers only (RC4).
+    Require,
+    /// Plaintext peers only.
+    Off,
 }
 
 impl NetArgs {
@@ -84,6 +101,11 @@ impl NetArgs {
         cfg.choker.regular_slots = usize::from(self.upload_slots);
         cfg.upload_limit = self.upload_limit.filter(|&r| r > 0);
         cfg.download_limit = download_limit.filter(|&r| r > 0);
+        cfg.encryption = match self.encryption {
+            Encryption::Prefer => shoal_engine::EncryptionPolicy::Prefer,
+            Encryption::Require => shoal_engine::EncryptionPolicy::Require,
+            Encryption::Off => shoal_engine::EncryptionPolicy::Off,
+        };
         cfg
     }
 

@@ -43,6 +43,10 @@ def main():
     p.add_argument("--stay", action="store_true")
     p.add_argument("--unchoke-slots", type=int, default=None)
     p.add_argument("--timeout", type=float, default=120)
+    # default: libtorrent's own encryption settings (MSE offered first on
+    # outgoing connections, both accepted); forced: RC4 MSE only, both
+    # ways; off: plaintext only.
+    p.add_argument("--enc", choices=["default", "forced", "off"], default="default")
     a = p.parse_args()
 
     s = lt.session({
@@ -55,6 +59,10 @@ def main():
         "upload_rate_limit": a.up, "download_rate_limit": a.down,
         "alert_mask": lt.alert.category_t.error_notification,
     })
+    if a.enc == "forced":
+        s.apply_settings({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
+    elif a.enc == "off":
+        s.apply_settings({"out_enc_policy": 2, "in_enc_policy": 2})
     if a.unchoke_slots is not None:
         # 0: it chokes every peer (which may still fetch its allowed-fast
         # pieces, BEP 6).
