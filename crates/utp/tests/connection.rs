@@ -344,3 +344,52 @@ fn a_fin_answering_the_syn_opens_and_ends_the_stream() {
         (PacketType::State, 777, 1001)
     );
 }
+
+#[test]
+fn receive_window_stalls_the_sender_until_the_reader_catches_up() {
+    let small = Config {
+        recv_buffer: 20_000,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(
+        Config::default(),
+        small,
+        Link::new(ms(10)),
+        Link::new(ms(10)),
+        14,
+        3,
+    );
+    connect(&mut sim);
+    let mut t = Transfer::new(data(200_000, 14));
+    let mut max_in_flight = 0;
+    // The reader sleeps for 5 s: the sender fills the window and stops.
+    sim.run_until(Duration::from_secs(5), |s| {
+        if t.written < t.data.len() {
+            t.written += s.a.write(&t.data[t.written..]);
+        }
+        max_in_flight = max_in_flight.max(s.a.bytes_in_flight());
+        false
+    });
+    let b = sim.b();
+    assert!(b.readable_bytes() <= 20_000);
+    assert!(
+        b.readable_bytes() >= 20_000 - 1380,
+        "window filled: {}",
+        b.readable_bytes()
+    );
+    assert_eq!(sim.a.peer_window(), 0);
+    assert!(
+        max_in_flight <= 20_000,
+        "sent past the advertised window: {max_in_flight}"
+    );
+    // Reading reopens the window and the transfer completes.
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        t.pump(&mut s.a, s.b.as_mut().unwrap(), false);
+        t.complete()
+    }));
+    assert_eq!(t.received, t.data);
+    // Only the zero-window probes (one per timeout while the reader
+    // slept) found no room.
+    let dropped = sim.b().stats().dropped;
+    assert!(dropped <= 10, "{dropped} packets dropped");
+}
