@@ -307,6 +307,10 @@ fn ledbat_backs_off_when_queueing_delay_passes_target() {
     assert!(!late.is_empty());
     let avg = late.iter().sum::<Duration>() / late.len() as u32;
     let max = late.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "LEDBAT on 1 MB/s: queueing delay avg {avg:?} max {max:?}, {} bytes in 15 s, peak cwnd {peak}",
+        t.received.len()
+    );
     assert!(avg < ms(180), "average queueing delay {avg:?}");
     assert!(max < ms(400), "max queueing delay {max:?}");
     // And the link is still used: at least 80% of 1 MB/s over those 10 s.
