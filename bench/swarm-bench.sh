@@ -4,7 +4,23 @@
 # unlimited unless DOWN is set), run to completion; then the same with
 # libtorrent peers (python3-libtorrent, same limits, limits applied to
 # loopback peers too). Leechers stay after completing, as in the model.
-# Prints T (start of the leechers to the last one complete), the minimum
+#
+# The same rules for both swarms:
+# - The seeder has checked all its data and is idle before the leechers
+#   start (libtorrent without seed_mode, which would hash each piece on its
+#   first request, inside the measured time).
+# - One clock, this script's: T runs from spawning the first leecher to the
+#   moment the script sees the last one's "every piece verified" line
+#   (Shoal's and bench/lt_bench_node.py's `download complete`), looked for
+#   every 0.1 s for both.
+# - libtorrent at its defaults except what a loopback swarm needs (see
+#   bench/lt_bench_node.py --swarm: loopback listen address, no
+#   DHT/LSD/UPnP/NAT-PMP/uTP, several connections per IP since every peer
+#   is 127.0.0.1, rate limits applied to loopback peers); Shoal at its
+#   defaults with the same limits.
+# - A leecher that does not finish in time, or whose copy has the wrong
+#   size or SHA-256, aborts the benchmark: no T from a failed swarm.
+# Prints T, the minimum
 # distribution time (Kumar & Ross 2006)
 #   T* = max(F/u_s, F/min d_i, N·F/(u_s + Σu_i))
 # and T/T* for both swarms, and checks every leecher's copy.
@@ -24,9 +40,9 @@ scripts/install-test-deps.sh
 if [ -z "${SHOAL_BIN:-}" ]; then
     cargo build --release -p shoal --locked >&2
 fi
-shoal=${SHOAL_BIN:-$PWD/target/release/shoal}
+shoal=${SHOAL_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/shoal}
 py=/usr/bin/python3
-lt_node=$PWD/crates/shoal/tests/scripts/lt_node.py
+lt_node=$PWD/bench/lt_bench_node.py
 work=$(mktemp -d /tmp/shoal-swarm-bench.XXXXXX)
 pids=()
 stop_all() {
@@ -35,6 +51,38 @@ stop_all() {
     pids=()
 }
 trap 'stop_all; rm -rf "$work"' EXIT
+
+# Abort the whole benchmark (run_swarm runs in a subshell, whose processes
+# the EXIT trap does not see: stop them here).
+fail() {
+    echo "swarm-bench: ABORTED: $*" >&2
+    stop_all
+    exit 1
+}
+
+# wait_for FILE PATTERN PID: until FILE has a line matching PATTERN (grep);
+# fails if PID exits first or after 300 s.
+wait_for() {
+    local end=$((SECONDS + 300))
+    while [ $SECONDS -lt $end ]; do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || { tail -5 "$1" >&2; return 1; }
+        sleep 0.1
+    done
+    tail -5 "$1" >&2
+    return 1
+}
+
+# Wait until process $1 has used at most 2 clock ticks of CPU in 0.5 s.
+settle() {
+    local prev="" now
+    for _ in $(seq 240); do
+        now=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null) || return 0
+        if [ -n "$prev" ] && [ $((now - prev)) -le 2 ]; then return 0; fi
+        prev=$now
+        sleep 0.5
+    done
+}
 
 bytes() { # 2M -> 2097152
     awk -v s="$1" 'BEGIN{ m = 1; u = toupper(substr(s, length(s)));
@@ -49,7 +97,7 @@ d=$([ -n "${DOWN:-}" ] && bytes "$DOWN" || echo 0)
 file_bytes=$((size_mib << 20))
 mkdir -p "$work/seed"
 head -c "$file_bytes" /dev/urandom > "$work/seed/data.bin"
-sum=$(sha1sum < "$work/seed/data.bin")
+sum=$(sha256sum < "$work/seed/data.bin")
 limit=$(awk -v f="$file_bytes" -v u="$u" 'BEGIN{ t = 10 * f / u; print (t < 120 ? 120 : t) }')
 
 # T* with u_s = u_i = u and d_i = d (0: unlimited).
@@ -57,31 +105,37 @@ tstar=$(awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" 'BEGIN{
     a = f / u; b = (d > 0) ? f / d : 0; c = n * f / (u + n * u);
     t = a; if (b > t) t = b; if (c > t) t = c; print t }')
 
-# run_swarm KIND: prints "T verified_count"
+# run_swarm KIND: prints "T verified_count"; aborts the benchmark if a
+# leecher fails.
 run_swarm() {
-    local kind=$1 tport tracker_pid
+    local kind=$1 tport tracker_pid seeder_pid
     tport=$(port)
     "$shoal" tracker --http "127.0.0.1:$tport" --announce-interval 10 >/dev/null 2>"$work/tracker.log" &
-    pids+=("$!")
-    for _ in $(seq 100); do grep -q "listening http" "$work/tracker.log" && break; sleep 0.1; done
+    tracker_pid=$!
+    pids+=("$tracker_pid")
+    wait_for "$work/tracker.log" "listening http" "$tracker_pid" || fail "the tracker did not start"
     "$shoal" create "$work/seed/data.bin" -o "$work/t.torrent" -t "http://127.0.0.1:$tport/announce" \
         --piece-length 256K >/dev/null
+    rm -rf "$work/seed/.shoal"
 
-    # The seeder, settled before the leechers start.
+    # The seeder, done checking its data and settled before the leechers start.
     if [ "$kind" != lt ]; then
         local ss=()
         [ "$kind" = shoal-ss ] && ss=(--super-seed)
         "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen 127.0.0.1:0 \
             --upload-limit "$u" "${ss[@]}" 2>"$work/seeder.log" &
-        pids+=("$!")
-        for _ in $(seq 300); do grep -q "^seeding " "$work/seeder.log" && break; sleep 0.1; done
+        seeder_pid=$!
+        pids+=("$seeder_pid")
+        wait_for "$work/seeder.log" "^seeding " "$seeder_pid" || fail "the $kind seeder did not start"
     else
-        $py "$lt_node" "$work/t.torrent" "$work/seed" "$(port)" --seed --up "$u" \
+        $py "$lt_node" "$work/t.torrent" "$work/seed" "$(port)" --seed --swarm --up "$u" \
             --timeout 3600 >"$work/seeder.log" 2>&1 &
-        pids+=("$!")
-        for _ in $(seq 300); do grep -q "^seeding" "$work/seeder.log" && break; sleep 0.1; done
+        seeder_pid=$!
+        pids+=("$seeder_pid")
+        wait_for "$work/seeder.log" "^seeding" "$seeder_pid" || fail "the libtorrent seeder did not start"
     fi
-    sleep 1
+    cat "$work/seed/data.bin" >/dev/null
+    settle "$seeder_pid"
 
     local start i
     start=$(now)
@@ -93,7 +147,7 @@ run_swarm() {
             "$shoal" download "$work/t.torrent" --dir "$work/l$i" --listen 127.0.0.1:0 \
                 --upload-limit "$u" "${down[@]}" --seed >"$work/l$i.out" 2>"$work/l$i.log" &
         else
-            $py "$lt_node" "$work/t.torrent" "$work/l$i" "$(port)" --up "$u" --down "$d" \
+            $py "$lt_node" "$work/t.torrent" "$work/l$i" "$(port)" --swarm --up "$u" --down "$d" \
                 --stay --timeout 3600 >"$work/l$i.out" 2>"$work/l$i.log" &
         fi
         pids+=("$!")
@@ -106,32 +160,34 @@ run_swarm() {
     while [ "$left" -gt 0 ] && awk -v t="$(now)" -v d="$deadline" 'BEGIN{ exit !(t < d) }'; do
         for i in $(seq "$n"); do
             [ -n "${done_at[$i]:-}" ] && continue
-            if grep -q -e "download complete" -e '"seconds"' "$work/l$i.log" "$work/l$i.out" 2>/dev/null; then
+            if grep -q "download complete" "$work/l$i.log" "$work/l$i.out" 2>/dev/null; then
                 done_at[$i]=$(now)
                 left=$((left - 1))
             fi
         done
-        sleep 0.2
+        sleep 0.1
     done
     stop_all
 
-    local ok=0 last=$start
+    local ok=0 last=$start size
     for i in $(seq "$n"); do
-        [ -n "${done_at[$i]:-}" ] || { echo "$kind leecher $i did not finish:" >&2; tail -3 "$work/l$i.log" >&2; continue; }
+        if [ -z "${done_at[$i]:-}" ]; then
+            tail -3 "$work/l$i.log" >&2
+            fail "$kind: leecher $i did not finish within $limit s"
+        fi
         last=$(printf '%s\n%s\n' "$last" "${done_at[$i]}" | sort -g | tail -1)
-        [ "$(sha1sum < "$work/l$i/data.bin")" = "$sum" ] && ok=$((ok + 1))
+        size=$(stat -c %s "$work/l$i/data.bin" 2>/dev/null || echo 0)
+        [ "$size" = "$file_bytes" ] || fail "$kind: leecher $i has $size bytes, want $file_bytes"
+        [ "$(sha256sum < "$work/l$i/data.bin")" = "$sum" ] || fail "$kind: leecher $i's copy has the wrong SHA-256"
+        ok=$((ok + 1))
     done
     rm -rf "$work"/l*
-    if [ "$left" -gt 0 ]; then
-        echo "$limit $ok"
-    else
-        echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok"
-    fi
+    echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok"
 }
 
 declare -A result
 for kind in $swarms; do
-    result[$kind]=$(run_swarm "$kind")
+    result[$kind]=$(run_swarm "$kind") || exit 1
     echo "$kind: ${result[$kind]}" >&2
 done
 
