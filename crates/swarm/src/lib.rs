@@ -26,6 +26,7 @@ pub mod choker;
 pub mod peer;
 pub mod picker;
 pub mod rate;
+pub mod sim;
 pub mod torrent;
 pub mod ut_metadata;
 pub mod ut_metadata_fetch;
