@@ -171,7 +171,7 @@ impl MerkleTree {
         proof_layers: u32,
     ) -> Option<(Vec<Hash256>, Vec<Hash256>)> {
         let layer = self.layer(base)?;
-        if !length.is_power_of_two() || index % length != 0 {
+        if !length.is_power_of_two() || !index.is_multiple_of(length) {
             return None;
         }
         let end = index.checked_add(length)?;
@@ -214,7 +214,7 @@ pub fn fold_proof(
     uncles: &[Hash256],
 ) -> Option<ProofNode> {
     let len = hashes.len() as u64;
-    if len == 0 || !len.is_power_of_two() || index % len != 0 {
+    if len == 0 || !len.is_power_of_two() || !index.is_multiple_of(len) {
         return None;
     }
     let mut height = base;

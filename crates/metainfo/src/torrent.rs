@@ -633,7 +633,7 @@ fn align_v2(tree: Vec<RawFile>, piece_length: u64) -> Vec<RawFile> {
     let mut out = Vec::with_capacity(tree.len() * 2);
     let mut offset = 0u64;
     for f in tree {
-        if f.length > 0 && offset % piece_length != 0 {
+        if f.length > 0 && !offset.is_multiple_of(piece_length) {
             let pad = piece_length - offset % piece_length;
             out.push(RawFile {
                 raw_path: Vec::new(),
@@ -685,7 +685,7 @@ fn merge_hybrid(
                 t.length
             )));
         }
-        if f.length > 0 && offset % piece_length != 0 {
+        if f.length > 0 && !offset.is_multiple_of(piece_length) {
             return Err(MetainfoError::HybridMismatch(format!(
                 "'{}' does not start on a piece boundary",
                 f.shown()

@@ -197,7 +197,7 @@ impl TorrentWriter<'_> {
         self.write_info(&mut e);
         if !self.piece_layers.is_empty() {
             let mut layers: Vec<&(Hash256, Vec<Hash256>)> = self.piece_layers.iter().collect();
-            layers.sort_by(|a, b| a.0.cmp(&b.0));
+            layers.sort_by_key(|l| l.0);
             layers.dedup_by(|a, b| a.0 == b.0);
             e.key("piece layers").begin_dict();
             for (root, layer) in layers {
