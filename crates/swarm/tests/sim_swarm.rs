@@ -43,11 +43,13 @@ fn wasted(n: &shoal_swarm::sim::NodeReport) -> u64 {
 
 #[test]
 fn a_hundred_peer_swarm_completes_within_a_small_multiple_of_t_star() {
-    let r = run("100 leechers", swarm(100, 4 * MIB, 1));
-    assert_every_leecher_has_everything(&r, 4 * MIB);
+    // 8 MiB in 32 pieces. Measured T/T* 2.65-2.96 over repeated runs
+    // (4 MiB varied far more, 3.4-5.6: the start-up dominates).
+    let r = run("100 leechers", swarm(100, 8 * MIB, 1));
+    assert_every_leecher_has_everything(&r, 8 * MIB);
     let ratio = r.ratio().unwrap();
     println!("T/T* = {ratio:.2}");
-    assert!(ratio < 5.5, "T/T* = {ratio:.2}");
+    assert!(ratio < 3.6, "T/T* = {ratio:.2}");
     // Most of the data came from other leechers, not the seeder.
     let (s, l) = r.leechers().fold((0, 0), |(s, l), (_, n)| {
         (s + n.from_seeders, l + n.from_leechers)
@@ -58,7 +60,9 @@ fn a_hundred_peer_swarm_completes_within_a_small_multiple_of_t_star() {
 #[test]
 fn the_same_seed_gives_the_same_run_and_another_seed_another() {
     // One seeder, one leecher: each node's core holds a single peer, so
-    // its hash maps cannot reorder anything (see the module docs).
+    // its randomly keyed hash maps cannot reorder anything (larger swarms
+    // are reproducible only once the core's maps are; see the `sim`
+    // module docs).
     let a = run("seed 7", swarm(1, 2 * MIB, 7));
     let b = run("seed 7 again", swarm(1, 2 * MIB, 7));
     let c = run("seed 8", swarm(1, 2 * MIB, 8));
