@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod announce;
+mod dht_announce;
 mod error;
 pub mod limiter;
 mod metadata_fetch;
@@ -37,5 +38,6 @@ pub use shoal_swarm::{bitfield, choker, picker, rate, ut_metadata, PeerKey};
 
 pub use error::EngineError;
 pub use session::{AddTorrentOptions, Session, SessionConfig};
+pub use shoal_dht::DriverConfig as DhtConfig;
 pub use shoal_mse::Policy as EncryptionPolicy;
 pub use torrent::{Contribution, TorrentHandle, TorrentStats};

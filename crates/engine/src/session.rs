@@ -64,6 +64,10 @@ pub struct SessionConfig {
     /// use it under `Require`, and under `Prefer` when a peer hangs up on
     /// a plaintext handshake.
     pub encryption: shoal_mse::Policy,
+    /// The Mainline DHT (BEP 5), on the listen port over UDP: `None` runs
+    /// none. Non-private torrents announce to it and look peers up in it,
+    /// and magnet links find peers through it.
+    pub dht: Option<shoal_dht::DriverConfig>,
 }
 
 impl Default for SessionConfig {
@@ -87,6 +91,7 @@ impl Default for SessionConfig {
             limits: shoal_swarm::torrent::Limits::default(),
             max_handshakes_per_ip: 4,
             encryption: shoal_mse::Policy::Prefer,
+            dht: None,
         }
     }
 }
@@ -115,6 +120,8 @@ pub(crate) struct SessionShared {
     pub local_addr: SocketAddr,
     pub upload_limit: Option<Arc<RateLimiter>>,
     pub download_limit: Option<Arc<RateLimiter>>,
+    /// The session's DHT node, if it runs one.
+    pub dht: Option<shoal_dht::Dht>,
     torrents: Mutex<HashMap<[u8; 20], Arc<TorrentShared>>>,
     /// Peer connections open or being dialed, over all torrents.
     connections: AtomicUsize,
@@ -214,7 +221,12 @@ impl Session {
                 addrs: addrs.clone(),
                 source,
             })?;
+        let dht = match &config.dht {
+            Some(cfg) => start_dht(local_addr, cfg.clone()).await,
+            None => None,
+        };
         let shared = Arc::new(SessionShared {
+            dht,
             peer_id: config.peer_id,
             local_addr,
             upload_limit: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
@@ -339,6 +351,13 @@ impl Session {
         if opts.use_trackers && !torrent.trackers.is_empty() {
             tasks.push(tokio::spawn(crate::announce::run(shared.clone())));
         }
+        // BEP 27: a private torrent's peers come from its trackers only.
+        if let (Some(dht), false) = (&self.shared.dht, torrent.private) {
+            tasks.push(tokio::spawn(crate::dht_announce::run(
+                shared.clone(),
+                dht.clone(),
+            )));
+        }
         shared.add_peers(&opts.peers, true);
         debug!(info_hash = %torrent.info_hash, complete, "torrent added");
         Ok((
@@ -386,6 +405,18 @@ impl Session {
                 Err(_) => warn!("announce for the magnet's metadata timed out"),
             }
         }
+        if let Some(dht) = &self.shared.dht {
+            if addrs.is_empty() {
+                addrs.extend(
+                    crate::dht_announce::find_peers(
+                        dht,
+                        magnet.info_hash.0,
+                        Duration::from_secs(20),
+                    )
+                    .await,
+                );
+            }
+        }
         addrs.retain(|a| !self.shared.is_own_addr(*a));
         addrs.sort_unstable();
         addrs.dedup();
@@ -408,6 +439,31 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.listener.abort();
+    }
+}
+
+/// Bind a UDP socket on the TCP listen address and run the DHT there; a
+/// failure leaves the session without a DHT (logged).
+async fn start_dht(local: SocketAddr, mut cfg: shoal_dht::DriverConfig) -> Option<shoal_dht::Dht> {
+    // The node's randomness (and so its id, when none is saved) must differ
+    // between nodes.
+    cfg.node.seed = rand::random();
+    let socket = match tokio::net::UdpSocket::bind(local).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%local, error = %e, "no DHT: cannot bind its UDP socket");
+            return None;
+        }
+    };
+    match shoal_dht::Dht::spawn_with_socket(socket, cfg) {
+        Ok(d) => {
+            info!(%local, "DHT running");
+            Some(d)
+        }
+        Err(e) => {
+            warn!(error = %e, "no DHT");
+            None
+        }
     }
 }
 
@@ -519,6 +575,7 @@ mod tests {
             local_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             upload_limit: None,
             download_limit: None,
+            dht: None,
             torrents: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
         });

@@ -72,7 +72,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .arg(&without_tracker)
             .arg("--dir")
             .arg(content.parent().context("content dir")?)
-            .args(["--listen", "127.0.0.1:0", "--upload-limit", &rate]),
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--upload-limit",
+                &rate,
+                "--no-dht",
+            ]),
     )?;
     let seeder_addr = seeder.wait_listening(Duration::from_secs(10))?;
     println!(
@@ -98,7 +104,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .arg(&with_tracker)
                 .arg("--dir")
                 .arg(&dir)
-                .args(["--listen", "127.0.0.1:0", "--upload-limit", &rate])
+                .args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--upload-limit",
+                    &rate,
+                    "--no-dht",
+                ])
                 .args(["--peer", &seeder_addr.to_string(), "--json", "--seed"])
                 // Progress lines twice a second, for the once-a-second view.
                 .env(crate::progress::PROGRESS_INTERVAL_ENV, "500"),

@@ -73,6 +73,20 @@ pub struct NetArgs {
     /// plaintext peers only.
     #[arg(long, value_enum, default_value_t = Encryption::Prefer)]
     pub encryption: Encryption,
+    /// Run no DHT node (by default one runs on the listen port over UDP;
+    /// private torrents never use it).
+    #[arg(long)]
+    pub no_dht: bool,
+    /// A DHT node to bootstrap from (repeatable). The well-known routers
+    /// are used otherwise, unless the SHOAL_DHT_ROUTERS environment
+    /// variable lists others (comma-separated HOST:PORT; empty for none).
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// DHT queries accepted per second from one IP address (libtorrent's
+    /// `dht_block_ratelimit`); tests with many nodes on one loopback
+    /// address raise it.
+    #[arg(long, default_value_t = 5)]
+    pub dht_query_rate: u32,
 }
 
 /// The `--encryption` policy.
@@ -101,6 +115,27 @@ impl NetArgs {
         cfg.choker.regular_slots = usize::from(self.upload_slots);
         cfg.upload_limit = self.upload_limit.filter(|&r| r > 0);
         cfg.download_limit = download_limit.filter(|&r| r > 0);
+        if !self.no_dht {
+            let mut dht = shoal_engine::DhtConfig::default();
+            if let Ok(routers) = std::env::var("SHOAL_DHT_ROUTERS") {
+                dht.routers = routers
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            if !self.dht_bootstrap.is_empty() {
+                dht.routers.clear();
+                dht.bootstrap = self
+                    .dht_bootstrap
+                    .iter()
+                    .filter_map(|p| p.to_socket_addrs().ok().and_then(|mut a| a.next()))
+                    .collect();
+            }
+            dht.node.rate_limit.per_ip_per_second = self.dht_query_rate.max(1);
+            cfg.dht = Some(dht);
+        }
         cfg.encryption = match self.encryption {
             Encryption::Prefer => shoal_engine::EncryptionPolicy::Prefer,
             Encryption::Require => shoal_engine::EncryptionPolicy::Require,

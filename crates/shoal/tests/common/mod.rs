@@ -17,7 +17,10 @@ pub fn shoal_bin() -> PathBuf {
 
 /// A `Command` for the `shoal` binary.
 pub fn shoal() -> Command {
-    Command::new(shoal_bin())
+    let mut cmd = Command::new(shoal_bin());
+    // Tests talk to loopback only: no well-known DHT routers.
+    cmd.env("SHOAL_DHT_ROUTERS", "");
+    cmd
 }
 
 /// Debian's python, which has the libtorrent bindings.
