@@ -31,6 +31,8 @@
 #   SWARMS="shoal shoal-ss lt"  which swarms to run (shoal-ss: the Shoal
 #                  swarm with its seeder super-seeding, BEP 16)
 set -euo pipefail
+# Loopback only: Shoal's DHT gets no well-known routers to contact.
+export SHOAL_DHT_ROUTERS=""
 cd "$(dirname "$0")/.."
 n=${1:-20}
 size_mib=${2:-64}
