@@ -425,6 +425,9 @@ impl TorrentState {
             .filter(|(a, c)| self.dialable(**a, c, now, &connected, &per_ip))
             .map(|(a, c)| (c.failures, *a))
             .collect();
+        // Sorted first, so the order depends on the seeded RNG only (not on
+        // the map's hashing): the same seed dials in the same order.
+        ready.sort_unstable();
         ready.shuffle(&mut self.rng);
         ready.sort_by_key(|(failures, _)| *failures);
         let limits = &self.limits;
