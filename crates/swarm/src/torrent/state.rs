@@ -946,8 +946,12 @@ impl TorrentState {
     /// Ban an address for sending corrupt data: disconnect every peer
     /// from it and forget its candidate addresses.
     fn ban(&mut self, ip: IpAddr, now: Instant) {
+        if !self.banned.insert(ip) {
+            // Pieces it sent before the ban may fail afterwards: one ban,
+            // one record.
+            return;
+        }
         warn!(%ip, "banning peer address for sending corrupt data");
-        self.banned.insert(ip);
         let keys: Vec<PeerKey> = self
             .peers
             .iter()
