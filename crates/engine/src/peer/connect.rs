@@ -194,6 +194,20 @@ async fn outgoing_handshake(
     Ok((stream, theirs))
 }
 
+/// Whether torrent `t` turns an incoming connection from `addr` away
+/// before answering: it is stopping, or the address is banned (whatever
+/// port or peer id it comes back with, it learns nothing).
+fn turned_away(t: &TorrentShared, addr: SocketAddr) -> bool {
+    if t.is_stopping() {
+        return true;
+    }
+    if t.lock().is_banned(addr.ip()) {
+        debug!(%addr, "incoming connection from a banned address");
+        return true;
+    }
+    false
+}
+
 /// How an incoming connection starts, from its first bytes (peeked, not
 /// consumed); `None` if it must be refused under `policy`.
 async fn incoming_kind(stream: &TcpStream, policy: Policy) -> Option<Incoming> {
@@ -287,7 +301,7 @@ async fn accept_encrypted(
     let Some(t) = session.torrent(&theirs.info_hash) else {
         return;
     };
-    if t.is_stopping() || t.lock().is_banned(addr.ip()) || theirs.peer_id == t.peer_id() {
+    if turned_away(&t, addr) || theirs.peer_id == t.peer_id() {
         return;
     }
     let ours = our_handshake(t.info_hash, t.peer_id());
@@ -342,13 +356,7 @@ async fn accept_plain(
         debug!(%addr, "incoming connection for an unknown torrent");
         return;
     };
-    if t.is_stopping() {
-        return;
-    }
-    // A banned address is turned away before it learns anything, whatever
-    // port or peer id it comes back with.
-    if t.lock().is_banned(addr.ip()) {
-        debug!(%addr, "incoming connection from a banned address");
+    if turned_away(&t, addr) {
         return;
     }
     let ours = our_handshake(t.info_hash, t.peer_id());

@@ -112,23 +112,35 @@ pub(crate) async fn run(
     let reason = match stream {
         Transport::Plain(stream, initial) => {
             let (reader, writer) = stream.into_split();
-            let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
-            let r = read_loop(&t, key, &signal, reader, decoder, initial).await;
-            (r, writer_task)
+            exchange(&t, key, &signal, reader, writer, decoder, initial).await
         }
         Transport::Encrypted(stream, initial) => {
             let (reader, writer) = tokio::io::split(stream);
-            let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
-            let r = read_loop(&t, key, &signal, reader, decoder, initial).await;
-            (r, writer_task)
+            exchange(&t, key, &signal, reader, writer, decoder, initial).await
         }
     };
-    let (reason, writer_task) = reason;
     debug!(%addr, ?key, %reason, "peer disconnected");
+    true
+}
+
+/// Run a registered connection over either transport's halves: the write
+/// loop in a task of its own, the read loop here; returns why it ended once
+/// both are done and the peer is removed.
+async fn exchange(
+    t: &Arc<TorrentShared>,
+    key: PeerKey,
+    signal: &Arc<PeerSignal>,
+    reader: impl AsyncRead + Unpin,
+    writer: impl AsyncWrite + Unpin + Send + 'static,
+    decoder: MessageDecoder,
+    initial: Vec<u8>,
+) -> String {
+    let writer_task = tokio::spawn(write_loop(t.clone(), key, signal.clone(), writer));
+    let reason = read_loop(t, key, signal, reader, decoder, initial).await;
     t.lock().remove_peer(key, &reason, Instant::now());
     signal.close();
     let _ = writer_task.await;
-    true
+    reason
 }
 
 /// Read, decode and apply messages until the connection ends; returns why.
