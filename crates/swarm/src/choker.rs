@@ -41,7 +41,7 @@
 //!   newcomers quickly get something to trade. A slot whose peer left, lost
 //!   interest or graduated to a regular slot is refilled at once.
 
-use std::collections::{HashMap, HashSet};
+use crate::fixed_hash::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -164,7 +164,7 @@ impl Choker {
         Choker {
             config,
             optimistic: Vec::new(),
-            unchoked_at: HashMap::new(),
+            unchoked_at: HashMap::default(),
             last_rechoke: None,
         }
     }
@@ -223,7 +223,7 @@ impl Choker {
         self.last_rechoke = Some(now);
 
         // Drop duplicate keys (first wins) and forget departed peers.
-        let mut seen = HashSet::with_capacity(peers.len());
+        let mut seen = HashSet::with_capacity_and_hasher(peers.len(), Default::default());
         let peers: Vec<&PeerStats> = peers.iter().filter(|p| seen.insert(p.key)).collect();
         self.unchoked_at.retain(|k, _| seen.contains(k));
         for p in &peers {
@@ -704,7 +704,7 @@ mod tests {
             ..ChokerConfig::default()
         });
         let mut rng = StdRng::seed_from_u64(9);
-        let mut served = HashSet::new();
+        let mut served = HashSet::default();
         for round in 0..12u64 {
             let d = c.rechoke(s.t0 + secs(10 * round), &s.peers, true, &mut rng);
             assert_eq!(d.regular.len(), 4);

@@ -23,6 +23,7 @@
 
 pub mod bitfield;
 pub mod choker;
+pub mod fixed_hash;
 pub mod peer;
 pub mod picker;
 pub mod rate;

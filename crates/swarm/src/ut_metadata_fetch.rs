@@ -15,7 +15,7 @@
 //! in, the SHA-1 decides: a match ends the fetch, a mismatch drops every
 //! piece and names the peers that sent them, so the driver can drop them.
 
-use std::collections::HashSet;
+use crate::fixed_hash::HashSet;
 
 use sha1::{Digest, Sha1};
 
@@ -64,7 +64,7 @@ impl MetadataAssembler {
             info_hash,
             buf: Vec::new(),
             pieces: Vec::new(),
-            sized_by: HashSet::new(),
+            sized_by: HashSet::default(),
             waiting: Vec::new(),
         }
     }

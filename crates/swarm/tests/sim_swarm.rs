@@ -59,13 +59,11 @@ fn a_hundred_peer_swarm_completes_within_a_small_multiple_of_t_star() {
 
 #[test]
 fn the_same_seed_gives_the_same_run_and_another_seed_another() {
-    // One seeder, one leecher: each node's core holds a single peer, so
-    // its randomly keyed hash maps cannot reorder anything (larger swarms
-    // are reproducible only once the core's maps are; see the `sim`
-    // module docs).
-    let a = run("seed 7", swarm(1, 2 * MIB, 7));
-    let b = run("seed 7 again", swarm(1, 2 * MIB, 7));
-    let c = run("seed 8", swarm(1, 2 * MIB, 8));
+    // Twenty leechers: every core holds many peers, so any map that
+    // iterated in a per-process random order would change the run.
+    let a = run("seed 7", swarm(20, 4 * MIB, 7));
+    let b = run("seed 7 again", swarm(20, 4 * MIB, 7));
+    let c = run("seed 8", swarm(20, 4 * MIB, 8));
     assert!(a.all_complete());
     assert_eq!(a, b, "same seed, different runs");
     assert_ne!(a.trace_hash, c.trace_hash, "another seed, same trace");

@@ -16,7 +16,9 @@
 //! bucket in between (one per distinct availability, up to the number of
 //! peers).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fixed_hash::HashMap;
 
 use rand::rngs::StdRng;
 use rand::Rng;

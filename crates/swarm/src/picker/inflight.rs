@@ -21,7 +21,9 @@
 //! kept in a set too, so a peer that finds no such block does not rescan
 //! every piece in progress.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fixed_hash::HashMap;
 
 use super::geometry::{BlockRequest, BLOCK_SIZE};
 use super::{BlockOutcome, BlockStatus, MAX_REQUESTS_PER_BLOCK};
@@ -164,7 +166,7 @@ impl InFlight {
         InFlight {
             pieces: Vec::new(),
             slot: vec![NONE; pieces],
-            by_peer: HashMap::new(),
+            by_peer: HashMap::default(),
             dupable: BTreeSet::new(),
             max_requests,
         }
@@ -540,7 +542,7 @@ impl InFlight {
             self.slot.iter().filter(|&&s| s != NONE).count(),
             self.pieces.len()
         );
-        let mut index: HashMap<PeerKey, PeerPieces> = HashMap::new();
+        let mut index: HashMap<PeerKey, PeerPieces> = HashMap::default();
         let mut dupable = BTreeSet::new();
         for (si, d) in self.pieces.iter().enumerate() {
             assert_eq!(self.slot[d.piece as usize] as usize, si);

@@ -76,7 +76,7 @@ mod index_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use crate::fixed_hash::HashMap;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -272,7 +272,7 @@ impl PiecePicker {
             fresh: BucketOrder::with_key_one(order),
             open: OpenOrder::default(),
             inflight,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
         })
     }
 

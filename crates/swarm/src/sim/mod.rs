@@ -41,14 +41,10 @@
 //!
 //! **Determinism.** The simulator itself makes every choice from the
 //! seed, in a fixed order, and digests every event it processes into
-//! [`Report::trace_hash`]. A run is reproduced exactly, though, only when
-//! the core is too: today the core keeps peers in `std` hash maps with
-//! per-process random keys (`TorrentState::peers`, the picker's,
-//! choker's, super-seed's and smart-ban's maps), and iterates them in
-//! `tick`, `refill_all`, `rechoke` and the picker, so swarms where a node
-//! has two or more peers vary from run to run. With those maps given a
-//! fixed hasher (tried: `BuildHasherDefault<DefaultHasher>`), a
-//! 20-leecher swarm gives the same trace run after run.
+//! [`Report::trace_hash`]. The core's maps hash with a fixed key
+//! ([`crate::fixed_hash`]), so the order in which `tick`, `refill_all`,
+//! `rechoke` and the picker walk them is the same in every run: the same
+//! scenario and seed give the same trace, in any swarm size.
 //!
 //! The [`Report`] gives each node's completion time, T (the time until
 //! every leecher holds every piece), T* (the minimum distribution time,

@@ -15,7 +15,7 @@
 //! Senders are IP addresses, not peer ids or ports, so a peer that
 //! reconnects with a new id from a new port is still the same sender.
 
-use std::collections::HashMap;
+use crate::fixed_hash::HashMap;
 use std::net::IpAddr;
 
 use sha1::{Digest, Sha1};

@@ -3,7 +3,7 @@
 //! passes events and `now` in, and carries out the [`Action`]s it asks for
 //! (wake a peer's writer, close a connection) after each call.
 
-use std::collections::{HashMap, HashSet};
+use crate::fixed_hash::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -75,8 +75,10 @@ const SEED_REDIAL: Duration = Duration::from_secs(600);
 const EVICTED_REDIAL: Duration = Duration::from_secs(300);
 
 /// How long a peer with no interest either way keeps its place when the
-/// torrent is full and another peer wants in.
-const IDLE_BEFORE_EVICTION: Duration = Duration::from_secs(30);
+/// torrent is full and another peer wants in. Ten seconds is ample for a
+/// bitfield and an `interested` to cross even a slow link; a peer that has
+/// sent neither by then is not trading with us.
+pub(crate) const IDLE_BEFORE_EVICTION: Duration = Duration::from_secs(10);
 
 /// How much one peer gave us over the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,14 +207,14 @@ impl TorrentState {
             picker,
             choker,
             rng,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             next_key: 1,
-            banned: HashSet::new(),
+            banned: HashSet::default(),
             smartban: SmartBan::default(),
-            candidates: HashMap::new(),
+            candidates: HashMap::default(),
             limits: Limits::default(),
-            contributions: HashMap::new(),
-            peers_seen: HashSet::new(),
+            contributions: HashMap::default(),
+            peers_seen: HashSet::default(),
             downloaded: 0,
             uploaded: 0,
             down_rate: RateEstimator::new(now),
@@ -221,7 +223,7 @@ impl TorrentState {
             shutting_down: false,
             metadata: bytes::Bytes::new(),
             super_seed: None,
-            super_seed_exhausted: HashSet::new(),
+            super_seed_exhausted: HashSet::default(),
             last_turnover: None,
             actions: Vec::new(),
         }
@@ -368,7 +370,7 @@ impl TorrentState {
     /// and, for incoming ones, its listen port), built once per call so
     /// candidate scans stay linear.
     fn connected_addrs(&self) -> HashSet<SocketAddr> {
-        let mut set = HashSet::with_capacity(self.peers.len() * 2);
+        let mut set = HashSet::with_capacity_and_hasher(self.peers.len() * 2, Default::default());
         for p in self.peers.values() {
             set.insert(p.addr);
             if let Some(port) = p.state.listen_port() {
@@ -381,7 +383,7 @@ impl TorrentState {
     /// Connected peers per IP address, for addresses the per-IP limit
     /// applies to.
     fn peers_per_ip(&self) -> HashMap<IpAddr, usize> {
-        let mut m = HashMap::new();
+        let mut m = HashMap::default();
         for p in self.peers.values() {
             if self.limits.limits_ip(p.addr.ip()) {
                 *m.entry(p.addr.ip()).or_insert(0) += 1;

@@ -208,7 +208,7 @@ fn the_candidate_list_is_capped_and_keeps_untried_addresses() {
 #[test]
 fn candidates_are_dialed_in_a_fair_order() {
     let now = Instant::now();
-    let mut firsts = HashSet::new();
+    let mut firsts = HashSet::default();
     for seed in 0..8 {
         let mut st = state();
         st.rng = StdRng::seed_from_u64(seed);

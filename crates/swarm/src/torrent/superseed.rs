@@ -9,7 +9,7 @@
 //! never runs dry while it verifies the last piece; the rarity rule alone
 //! keeps offers apart.
 
-use std::collections::{HashMap, HashSet};
+use crate::fixed_hash::{HashMap, HashSet};
 
 use rand::Rng;
 
@@ -68,7 +68,7 @@ impl SuperSeed {
             pending: vec![0; n],
             delivered: vec![0; n],
             offered_total: vec![0; n],
-            peers: HashMap::new(),
+            peers: HashMap::default(),
         }
     }
 
