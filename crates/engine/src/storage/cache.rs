@@ -8,8 +8,11 @@
 //!   [`CompleteJob`]: the piece is then hashed straight from memory and,
 //!   if it matches, written with vectored positional writes.
 //! * When the bytes held exceed the cap, whole partial pieces are spilled
-//!   to disk, least recently written first ([`WriteCache::spill`]); such a
-//!   piece is verified by reading it back once it is complete.
+//!   to disk, least recently written first ([`WriteCache::spill`]). Before
+//!   a spill writes a piece's blocks, the piece's running SHA-1 takes in the
+//!   blocks that continue its hashed prefix, so blocks that arrived in
+//!   order are hashed once, from memory, and never read back: only blocks
+//!   spilled ahead of a gap are read back once the piece is complete.
 //!
 //! Concurrency: a global index (piece → slot, plus the verified bitfield)
 //! under one mutex held only for lookups, and a mutex per piece slot. A
@@ -20,6 +23,7 @@
 use super::files::lock;
 use crate::bitfield::Bitfield;
 use bytes::Bytes;
+use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -61,6 +65,31 @@ struct SlotState {
     blocks: BTreeMap<u32, Block>,
     /// Bytes present (in memory or on disk).
     covered: u32,
+    /// The running hash of the piece's first `hashed` bytes.
+    prefix: Sha1,
+    /// Length of the prefix `prefix` has taken in.
+    hashed: u32,
+}
+
+impl SlotState {
+    fn new() -> Self {
+        SlotState {
+            phase: Phase::Active,
+            blocks: BTreeMap::new(),
+            covered: 0,
+            prefix: Sha1::new(),
+            hashed: 0,
+        }
+    }
+
+    /// Feed the in-memory blocks that continue the hashed prefix to the
+    /// running hash.
+    fn advance_prefix(&mut self) {
+        while let Some(Block::Mem(b)) = self.blocks.get(&self.hashed) {
+            self.prefix.update(b);
+            self.hashed += b.len() as u32;
+        }
+    }
 }
 
 /// One piece in progress.
@@ -148,6 +177,10 @@ pub(crate) struct CompleteJob {
     slot: Arc<Slot>,
     /// The piece's blocks in order, covering it exactly.
     pub(crate) blocks: Vec<(u32, Block)>,
+    /// The running hash of the piece's first `hashed` bytes, all of them
+    /// in blocks already on disk (see [`CompleteJob::hashed_prefix`]).
+    prefix: Sha1,
+    hashed: u32,
     mem: usize,
     done: bool,
 }
@@ -158,10 +191,18 @@ impl CompleteJob {
         self.slot.piece
     }
 
-    /// Whether some blocks were spilled to disk (so the piece must be read
-    /// back to be hashed).
+    /// Whether some blocks were spilled to disk.
     pub(crate) fn any_on_disk(&self) -> bool {
         self.blocks.iter().any(|(_, b)| matches!(b, Block::Disk(_)))
+    }
+
+    /// The hash of the piece's first bytes, taken in before they were
+    /// spilled, and how many bytes that is. Every spilled block lies in
+    /// that prefix unless blocks were spilled ahead of a gap; whatever
+    /// follows the prefix must still be hashed (from memory, or read back
+    /// for blocks on disk).
+    pub(crate) fn hashed_prefix(&self) -> (Sha1, u32) {
+        (self.prefix.clone(), self.hashed)
     }
 
     /// Record the outcome: `verified` pieces become part of the verified
@@ -290,11 +331,7 @@ impl WriteCache {
                         Arc::new(Slot {
                             piece,
                             size,
-                            state: Mutex::new(SlotState {
-                                phase: Phase::Active,
-                                blocks: BTreeMap::new(),
-                                covered: 0,
-                            }),
+                            state: Mutex::new(SlotState::new()),
                             mem: AtomicUsize::new(0),
                             last_used: AtomicU64::new(0),
                         })
@@ -341,6 +378,8 @@ impl WriteCache {
             }
             st.phase = Phase::Completing;
             let blocks: Vec<(u32, Block)> = std::mem::take(&mut st.blocks).into_iter().collect();
+            let prefix = std::mem::replace(&mut st.prefix, Sha1::new());
+            let hashed = std::mem::take(&mut st.hashed);
             let mem = slot.mem.swap(0, Ordering::AcqRel);
             self.shared.completing.fetch_add(mem, Ordering::AcqRel);
             drop(st);
@@ -348,6 +387,8 @@ impl WriteCache {
                 shared: self.shared.clone(),
                 slot,
                 blocks,
+                prefix,
+                hashed,
                 mem,
                 done: false,
             });
@@ -405,6 +446,7 @@ impl WriteCache {
             if st.phase != Phase::Active {
                 break; // cannot happen (such slots hold no memory); never spin
             }
+            st.advance_prefix();
             // Contiguous runs of in-memory blocks, each one vectored write.
             let mut runs: Vec<(u32, Vec<u32>)> = Vec::new();
             let mut run_end = None;

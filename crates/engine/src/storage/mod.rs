@@ -197,6 +197,8 @@ pub struct Storage {
     cache: WriteCache,
     config: StorageConfig,
     hashed_bytes: AtomicU64,
+    /// Bytes of completed pieces read back from disk to be hashed.
+    read_back: AtomicU64,
     resume_lock: Mutex<()>,
     /// Writers to one file take turns (file index modulo the stripe
     /// count): the kernel serializes writes to an inode anyway, and a
@@ -246,6 +248,7 @@ impl Storage {
             files,
             config,
             hashed_bytes: AtomicU64::new(0),
+            read_back: AtomicU64::new(0),
             resume_lock: Mutex::new(()),
             write_stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             direct: Mutex::new(HashMap::new()),
@@ -328,34 +331,57 @@ impl Storage {
         })
     }
 
-    /// Hash a complete piece (from memory, or from disk if partly spilled),
-    /// write it if it matches, and record the result.
+    /// Hash a complete piece and record the result. From memory, when no
+    /// block was spilled; else the running hash of the spilled prefix goes
+    /// on with the blocks after it, reading back from disk only the blocks
+    /// spilled ahead of a gap. A piece that matches is written (its blocks
+    /// still in memory).
     fn complete(&self, job: CompleteJob) -> Result<WriteOutcome, StorageError> {
         let piece = job.piece();
         let offset = self.layout().piece_offset(piece);
+        let expected = self.torrent.piece_hashes.get(piece as usize);
         let ok = if job.any_on_disk() {
-            // Write what is still in memory, then read the piece back.
-            let mut run: Vec<&[u8]> = Vec::new();
-            let mut run_start = 0u32;
-            for (begin, block) in &job.blocks {
-                match block {
-                    Block::Mem(b) => {
-                        if run.is_empty() {
-                            run_start = *begin;
-                        }
-                        run.push(&b[..]);
+            let (mut h, hashed) = job.hashed_prefix();
+            let spilled_ahead = job
+                .blocks
+                .iter()
+                .any(|(begin, b)| *begin >= hashed && matches!(b, Block::Disk(_)));
+            if !spilled_ahead {
+                // Every block after the prefix is in memory.
+                let mut len = 0u64;
+                for (_, block) in job.blocks.iter().filter(|(begin, _)| *begin >= hashed) {
+                    if let Block::Mem(b) = block {
+                        h.update(b);
+                        len += b.len() as u64;
                     }
-                    Block::Disk(_) if !run.is_empty() => {
-                        self.write_at(offset + u64::from(run_start), &run)?;
-                        run.clear();
+                }
+                self.hashed_bytes.fetch_add(len, Ordering::Relaxed);
+                let digest: [u8; 20] = h.finalize().into();
+                let ok = expected == Some(&digest);
+                if ok {
+                    self.write_mem_blocks(offset, &job)?;
+                }
+                ok
+            } else {
+                // Write what is still in memory, then read back what
+                // follows the prefix.
+                self.write_mem_blocks(offset, &job)?;
+                let size = self.layout().piece_size(piece);
+                let mut rest = vec![0u8; (size - u64::from(hashed)) as usize];
+                match self.read_at(offset + u64::from(hashed), &mut rest) {
+                    Ok(()) => {
+                        self.read_back
+                            .fetch_add(rest.len() as u64, Ordering::Relaxed);
+                        self.hashed_bytes
+                            .fetch_add(rest.len() as u64, Ordering::Relaxed);
+                        h.update(&rest);
+                        let digest: [u8; 20] = h.finalize().into();
+                        expected == Some(&digest)
                     }
-                    Block::Disk(_) => {}
+                    Err(StorageError::Missing(_)) => false,
+                    Err(e) => return Err(e),
                 }
             }
-            if !run.is_empty() {
-                self.write_at(offset + u64::from(run_start), &run)?;
-            }
-            self.hash_from_disk(piece)?
         } else {
             let mut h = Sha1::new();
             let mut len = 0u64;
@@ -367,17 +393,9 @@ impl Storage {
             }
             self.hashed_bytes.fetch_add(len, Ordering::Relaxed);
             let digest: [u8; 20] = h.finalize().into();
-            let ok = self.torrent.piece_hashes.get(piece as usize) == Some(&digest);
+            let ok = expected == Some(&digest);
             if ok {
-                let bufs: Vec<&[u8]> = job
-                    .blocks
-                    .iter()
-                    .filter_map(|(_, b)| match b {
-                        Block::Mem(b) => Some(&b[..]),
-                        Block::Disk(_) => None,
-                    })
-                    .collect();
-                self.write_at(offset, &bufs)?;
+                self.write_mem_blocks(offset, &job)?;
             }
             ok
         };
@@ -389,6 +407,32 @@ impl Storage {
             debug!(piece, "piece failed its hash check");
             Ok(WriteOutcome::Failed)
         }
+    }
+
+    /// Write the blocks of `job` still in memory, each contiguous run with
+    /// one vectored write, at the piece's stream offset `offset`.
+    fn write_mem_blocks(&self, offset: u64, job: &CompleteJob) -> Result<(), StorageError> {
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run_start = 0u32;
+        for (begin, block) in &job.blocks {
+            match block {
+                Block::Mem(b) => {
+                    if run.is_empty() {
+                        run_start = *begin;
+                    }
+                    run.push(&b[..]);
+                }
+                Block::Disk(_) if !run.is_empty() => {
+                    self.write_at(offset + u64::from(run_start), &run)?;
+                    run.clear();
+                }
+                Block::Disk(_) => {}
+            }
+        }
+        if !run.is_empty() {
+            self.write_at(offset + u64::from(run_start), &run)?;
+        }
+        Ok(())
     }
 
     /// Write the concatenation of `bufs` at stream offset `offset`, across
@@ -575,6 +619,12 @@ impl Storage {
     /// Counters of the write cache.
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// Bytes of completed pieces read back from disk to be hashed: only
+    /// blocks spilled ahead of a gap in their piece (see [`cache`]).
+    pub fn read_back_bytes(&self) -> u64 {
+        self.read_back.load(Ordering::Relaxed)
     }
 
     /// Bytes hashed so far (initial check, pieces completed, read-backs).

@@ -95,7 +95,8 @@ fn pwrite_all_handles_more_slices_than_iov_max() {
 fn memory_stays_flat_on_a_1_gib_sparse_torrent() {
     // 1 GiB in 1,024 pieces of 1 MiB. One block of every piece arrives
     // (the worst case: a thousand partial pieces), then three pieces are
-    // finished: two had spilled and are verified by reading back.
+    // finished: two had spilled, and are verified without reading back
+    // (their spilled first blocks were hashed before they left memory).
     let dir = tempfile::tempdir().unwrap();
     let t = torrent(
         1 << 20,
@@ -132,7 +133,41 @@ fn memory_stays_flat_on_a_1_gib_sparse_torrent() {
         file.blocks()
     );
     assert_eq!(s.verified().count_ones(), 3);
+    assert_eq!(s.read_back_bytes(), 0, "in-order pieces were read back");
     for p in [0u32, 7, 1023] {
+        assert!(s.hash_piece(p).unwrap());
+    }
+}
+
+#[test]
+fn spilled_blocks_ahead_of_a_gap_are_read_back_and_the_rest_is_not() {
+    // Pieces of 64 KiB in four blocks, a cache of 16 KiB: every other
+    // write spills. Piece 0 arrives in order; piece 1 last block first.
+    let dir = tempfile::tempdir().unwrap();
+    let t = torrent(64 << 10, vec![(vec!["f".into()], 256 << 10)], None);
+    let s = Storage::open(Arc::new(t), dir.path(), config(16 << 10)).unwrap();
+    let block = 16u32 << 10;
+    let write = |p: u32, i: u32| {
+        let begin = i * block;
+        let data = content(u64::from(p) * (64 << 10) + u64::from(begin), block as usize);
+        s.write_block(p, begin, &data).unwrap()
+    };
+    for i in 0..4 {
+        write(0, i);
+        write(2, i); // interleaved, so piece 0 spills between its blocks
+    }
+    assert!(s.has_piece(0) && s.has_piece(2));
+    assert!(s.cache_stats().spilled_bytes > 0);
+    assert_eq!(s.read_back_bytes(), 0, "in order: nothing read back");
+    for i in [3, 2, 1, 0] {
+        write(1, i);
+        write(3, 3 - i);
+    }
+    assert!(s.has_piece(1) && s.has_piece(3));
+    let back = s.read_back_bytes();
+    assert!(back > 0, "blocks spilled ahead of a gap must be read back");
+    assert!(back <= 2 * (64 << 10), "read back {back} bytes");
+    for p in 0..4 {
         assert!(s.hash_piece(p).unwrap());
     }
 }
