@@ -366,6 +366,16 @@ impl TorrentHandle {
         self.shared.add_peers(addrs, explicit);
     }
 
+    /// Every connected peer: flags, rates, totals, share of the pieces.
+    pub fn peer_reports(&self) -> Vec<shoal_swarm::torrent::PeerReport> {
+        self.shared.lock().peer_reports(Instant::now())
+    }
+
+    /// Pieces under way and how many connected peers have each.
+    pub fn piece_report(&self) -> shoal_swarm::torrent::PieceReport {
+        self.shared.lock().piece_report()
+    }
+
     /// Wait until every piece is verified. Fails if the torrent stops
     /// first (a fatal error, or [`TorrentHandle::stop`]).
     pub async fn wait_complete(&self) -> Result<(), crate::EngineError> {

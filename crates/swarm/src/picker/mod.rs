@@ -408,6 +408,12 @@ impl PiecePicker {
         self.open.set(p, open, &mut self.rng);
     }
 
+    /// Whether piece `index` has blocks requested or received but is not
+    /// yet verified.
+    pub fn is_downloading(&self, index: u32) -> bool {
+        index < self.piece_count() && self.inflight.is_downloading(index)
+    }
+
     /// Number of peers known to have piece `index` (0 if out of range).
     pub fn availability(&self, index: u32) -> u32 {
         match self.count.get(index as usize) {

@@ -3,8 +3,10 @@
 //! dial, driven by events and `now`; what the driver must do comes back as
 //! [`Action`]s and return values.
 
+mod report;
 mod smartban;
 mod state;
 mod superseed;
 
+pub use report::{PeerReport, PieceReport};
 pub use state::{Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState};

@@ -304,3 +304,30 @@ fn peer_memory_is_reported_and_grows_with_peers() {
     }
     assert!(st.peer_memory() > empty);
 }
+
+#[test]
+fn reports_show_each_peers_share_and_the_pieces_under_way() {
+    let mut st = state();
+    let half = join(&mut st, 1, Duration::ZERO, 10).unwrap();
+    let seed = join(&mut st, 2, Duration::ZERO, 10).unwrap();
+    let mut effects = Vec::new();
+    // Peer 1 has pieces 0..4 of 8; peer 2 has them all and unchokes us.
+    let mut msgs = vec![Message::Bitfield(bytes::Bytes::from_static(&[0b1111_0000]))];
+    st.on_messages(half, &mut msgs, Instant::now(), &mut effects)
+        .unwrap();
+    let mut msgs = vec![Message::HaveAll, Message::Unchoke];
+    st.on_messages(seed, &mut msgs, Instant::now(), &mut effects)
+        .unwrap();
+    let peers = st.peer_reports(Instant::now());
+    assert_eq!(peers.len(), 2);
+    let by_addr = |a| peers.iter().find(|p| p.addr == a).unwrap();
+    assert_eq!(by_addr(addr(1)).progress, 0.5);
+    assert_eq!(by_addr(addr(2)).progress, 1.0);
+    assert!(!by_addr(addr(2)).peer_choking && by_addr(addr(1)).peer_choking);
+    assert!(by_addr(addr(1)).am_interested && by_addr(addr(2)).am_interested);
+    let pieces = st.piece_report();
+    assert_eq!(pieces.availability, vec![2, 2, 2, 2, 1, 1, 1, 1]);
+    // Unchoked by the seed, we asked it for blocks: those pieces are under way.
+    assert!(!pieces.downloading.is_empty());
+    assert!(pieces.downloading.iter().all(|&p| p < PIECES));
+}
