@@ -15,6 +15,8 @@
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
 //! * [`ut_metadata`] — BEP 9 metadata messages; [`ut_metadata_fetch`]
 //!   assembles the info dictionary of a magnet link from several peers.
+//! * [`webseed`] — web seeds (BEP 19): HTTP sources taking blocks through
+//!   the picker like peers, backed off and dropped when they fail.
 //!
 //! The engine (`shoal-engine`) drives these with sockets and storage.
 
@@ -31,6 +33,7 @@ pub mod sim;
 pub mod torrent;
 pub mod ut_metadata;
 pub mod ut_metadata_fetch;
+pub mod webseed;
 
 /// Opaque identifier of a connected peer, chosen by the caller.
 ///

@@ -9,4 +9,6 @@ mod state;
 mod superseed;
 
 pub use report::{PeerReport, PieceReport};
-pub use state::{Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState};
+pub use state::{
+    Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, WebSeedBlock,
+};

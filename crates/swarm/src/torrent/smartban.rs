@@ -13,7 +13,9 @@
 //! matches, so it is never banned.
 //!
 //! Senders are IP addresses, not peer ids or ports, so a peer that
-//! reconnects with a new id from a new port is still the same sender.
+//! reconnects with a new id from a new port is still the same sender. The
+//! sender type is a parameter so that sources other than peers (web seeds,
+//! BEP 19) can be told apart from a peer on the same address.
 
 use crate::fixed_hash::HashMap;
 use std::net::IpAddr;
@@ -25,29 +27,32 @@ type Fingerprint = [u8; 20];
 
 /// Who sent each block of one attempt at a piece, and its fingerprint if
 /// one was taken.
-type Attempt = Vec<Option<(IpAddr, Option<Fingerprint>)>>;
+type Attempt<S> = Vec<Option<(S, Option<Fingerprint>)>>;
 
 /// Per-torrent smart-ban bookkeeping; see the [module documentation](self).
-#[derive(Debug, Default)]
-pub(crate) struct SmartBan {
-    in_progress: HashMap<u32, Attempt>,
-    failed: HashMap<u32, Vec<Attempt>>,
+/// `S` names a sender (an IP address by default).
+#[derive(Debug)]
+pub(crate) struct SmartBan<S = IpAddr> {
+    in_progress: HashMap<u32, Attempt<S>>,
+    failed: HashMap<u32, Vec<Attempt<S>>>,
+}
+
+impl<S> Default for SmartBan<S> {
+    fn default() -> Self {
+        SmartBan {
+            in_progress: HashMap::default(),
+            failed: HashMap::default(),
+        }
+    }
 }
 
 /// Most failed attempts remembered per piece.
 const MAX_ATTEMPTS: usize = 8;
 
-impl SmartBan {
+impl<S: Copy + Ord> SmartBan<S> {
     /// A block of `piece` (`blocks` blocks long) arrived from `sender`;
     /// `data` is given when a fingerprint should be taken.
-    pub fn record(
-        &mut self,
-        piece: u32,
-        block: u32,
-        blocks: u32,
-        sender: IpAddr,
-        data: Option<&[u8]>,
-    ) {
+    pub fn record(&mut self, piece: u32, block: u32, blocks: u32, sender: S, data: Option<&[u8]>) {
         let attempt = self
             .in_progress
             .entry(piece)
@@ -59,11 +64,11 @@ impl SmartBan {
 
     /// `piece` failed its hash check: returns the senders proven guilty now
     /// (the sole sender of the piece), and remembers the attempt.
-    pub fn on_failed(&mut self, piece: u32) -> Vec<IpAddr> {
+    pub fn on_failed(&mut self, piece: u32) -> Vec<S> {
         let Some(attempt) = self.in_progress.remove(&piece) else {
             return Vec::new();
         };
-        let mut senders: Vec<IpAddr> = attempt.iter().flatten().map(|(p, _)| *p).collect();
+        let mut senders: Vec<S> = attempt.iter().flatten().map(|(p, _)| *p).collect();
         senders.sort_unstable();
         senders.dedup();
         if senders.len() == 1 {
@@ -78,7 +83,7 @@ impl SmartBan {
 
     /// `piece` passed: returns the senders whose blocks in earlier failed
     /// attempts differ from the good data.
-    pub fn on_verified(&mut self, piece: u32) -> Vec<IpAddr> {
+    pub fn on_verified(&mut self, piece: u32) -> Vec<S> {
         let good = self.in_progress.remove(&piece);
         let Some(attempts) = self.failed.remove(&piece) else {
             return Vec::new();

@@ -18,7 +18,10 @@ use crate::choker::{Choker, PeerStats};
 use crate::peer::{Effect, PeerError, PeerState};
 use crate::picker::{PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
+use crate::webseed::WebSeeds;
 use crate::PeerKey;
+use webseed_state::Sender;
+pub use webseed_state::WebSeedBlock;
 
 /// What the driver must do for a peer after a call into [`TorrentState`]
 /// (see [`TorrentState::drain_actions`]).
@@ -169,7 +172,10 @@ pub struct TorrentState {
     /// Addresses banned for sending corrupt data: whatever port or peer id
     /// they come back with, they stay out.
     banned: HashSet<IpAddr>,
-    smartban: SmartBan,
+    smartban: SmartBan<Sender>,
+    /// Web seeds (BEP 19), registered in the picker as peers with every
+    /// piece.
+    web_seeds: WebSeeds,
     /// Addresses we may dial.
     pub candidates: HashMap<SocketAddr, Candidate>,
     /// Bounds on what peers and trackers can make us hold.
@@ -211,6 +217,7 @@ impl TorrentState {
             next_key: 1,
             banned: HashSet::default(),
             smartban: SmartBan::default(),
+            web_seeds: WebSeeds::default(),
             candidates: HashMap::default(),
             limits: Limits::default(),
             contributions: HashMap::default(),
@@ -719,8 +726,8 @@ impl TorrentState {
         let mut interest_changed = false;
         let mut bytes = 0u64;
         let sender = self.peers.get(&key).map(|s| s.addr.ip());
-        // With a single peer no piece can be mixed: no fingerprint needed.
-        let fingerprint = self.peers.len() > 1;
+        // With a single source no piece can be mixed: no fingerprint needed.
+        let fingerprint = self.peers.len() + self.web_seeds.active() > 1;
         effects.retain(|e| match e {
             Effect::Cancel { peer, block } => {
                 if let Some(other) = self.peers.get_mut(peer) {
@@ -744,8 +751,13 @@ impl TorrentState {
                 if let Some(id) = sender {
                     let blocks = self.picker.blocks_in_piece(block.piece);
                     let data = fingerprint.then_some(&data[..]);
-                    self.smartban
-                        .record(block.piece, block.begin / BLOCK_SIZE, blocks, id, data);
+                    self.smartban.record(
+                        block.piece,
+                        block.begin / BLOCK_SIZE,
+                        blocks,
+                        Sender::Peer(id),
+                        data,
+                    );
                 }
                 true
             }
@@ -910,8 +922,8 @@ impl TorrentState {
             return self.is_complete();
         }
         self.verified_since_save += 1;
-        for id in self.smartban.on_verified(piece) {
-            self.ban(id, now);
+        for sender in self.smartban.on_verified(piece) {
+            self.blame(sender, piece, now);
         }
         for (&key, slot) in self.peers.iter_mut() {
             slot.state.announce_have(piece, now);
@@ -939,8 +951,8 @@ impl TorrentState {
                 return;
             }
         }
-        for id in self.smartban.on_failed(piece) {
-            self.ban(id, now);
+        for sender in self.smartban.on_failed(piece) {
+            self.blame(sender, piece, now);
         }
         self.refill_all(now);
     }
@@ -1002,12 +1014,16 @@ impl TorrentState {
     /// Begin shutting down: close every peer.
     pub fn shut_down(&mut self, now: Instant) {
         self.shutting_down = true;
+        self.drop_web_seeds();
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
             self.remove_peer(k, "shutting down", now);
         }
     }
 }
+
+#[path = "webseed_state.rs"]
+mod webseed_state;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]
