@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_tracker_client::{AnnounceParams, ClientConfig, Event, TrackerClient};
+use shoal_tracker_client::{AnnounceParams, ClientConfig, CryptoSupport, Event, TrackerClient};
 use tracing::{debug, info, warn};
 
 use crate::torrent::TorrentShared;
@@ -34,6 +34,16 @@ fn retry_delay(failures: u32) -> Duration {
     Duration::from_secs(5u64 << failures.saturating_sub(1).min(6))
 }
 
+/// What announces say about encryption under the session's policy, as
+/// Transmission says it.
+fn crypto_support(policy: shoal_mse::Policy) -> CryptoSupport {
+    match policy {
+        shoal_mse::Policy::Prefer => CryptoSupport::Supported,
+        shoal_mse::Policy::Require => CryptoSupport::Required,
+        shoal_mse::Policy::Off => CryptoSupport::Unstated,
+    }
+}
+
 fn params(t: &TorrentShared, event: Event) -> AnnounceParams {
     let s = t.stats();
     AnnounceParams {
@@ -56,6 +66,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>) {
         t.session.local_addr.port(),
         ClientConfig {
             tracker_timeout: Some(PER_TRACKER_TIMEOUT),
+            crypto: crypto_support(t.session.config.encryption),
             ..ClientConfig::default()
         },
     );

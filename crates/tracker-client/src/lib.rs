@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use shoal_tracker_proto::http as hp;
+pub use shoal_tracker_proto::http::CryptoSupport;
 use shoal_tracker_proto::udp as up;
 pub use shoal_tracker_proto::{Event, InfoHash, PeerId};
 use tokio::net::UdpSocket;
@@ -87,6 +88,10 @@ pub struct ClientConfig {
     /// hour on a dead UDP tracker; with several trackers, set this so the
     /// later ones get their turn). `None`: no bound beyond the schedule.
     pub tracker_timeout: Option<Duration>,
+    /// What HTTP announces say about message stream encryption
+    /// (`supportcrypto` / `requirecrypto`; UDP announces have no field
+    /// for it).
+    pub crypto: hp::CryptoSupport,
 }
 
 impl Default for ClientConfig {
@@ -96,6 +101,7 @@ impl Default for ClientConfig {
             udp_max_n: 8,
             http_timeout: Duration::from_secs(30),
             tracker_timeout: None,
+            crypto: hp::CryptoSupport::Unstated,
         }
     }
 }
@@ -437,6 +443,7 @@ impl TrackerClient {
                 numwant: p.numwant,
                 key: Some(self.key),
                 tracker_id: e.tracker_id.as_deref(),
+                crypto: self.cfg.crypto,
             },
         );
         let body = self.http_get(&url).await?;

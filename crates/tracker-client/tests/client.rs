@@ -25,6 +25,7 @@ fn fast() -> ClientConfig {
         udp_max_n: 3,
         http_timeout: Duration::from_secs(5),
         tracker_timeout: None,
+        crypto: CryptoSupport::Unstated,
     }
 }
 
@@ -220,6 +221,62 @@ async fn fake_http(body: &'static [u8]) -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (format!("http://{addr}/announce"), log)
+}
+
+/// The encryption the client is configured with goes into its HTTP
+/// announces as Transmission sends it.
+#[tokio::test]
+async fn http_announce_says_what_encryption_we_speak() {
+    let (url, log) = fake_http(b"d8:intervali60e5:peers0:e").await;
+    for crypto in [
+        CryptoSupport::Unstated,
+        CryptoSupport::Supported,
+        CryptoSupport::Required,
+    ] {
+        let cfg = ClientConfig { crypto, ..fast() };
+        let mut c = TrackerClient::with_config(vec![vec![url.clone()]], [1; 20], [2; 20], 7, cfg);
+        c.announce(start(1)).await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(!log[0].contains("crypto"), "{}", log[0]);
+    assert!(
+        log[1].contains("&supportcrypto=1") && !log[1].contains("requirecrypto"),
+        "{}",
+        log[1]
+    );
+    assert!(
+        log[2].contains("&supportcrypto=1&requirecrypto=1"),
+        "{}",
+        log[2]
+    );
+}
+
+/// Over IPv6, `shoal-tracker` answers with `peers6` (HTTP) or 18-byte
+/// entries (UDP) and the client reads them.
+#[tokio::test]
+async fn ipv6_peers_over_http_and_udp() {
+    let opts = ServerOptions {
+        http: vec!["[::1]:0".parse().unwrap()],
+        udp: vec!["[::1]:0".parse().unwrap()],
+        threads: 1,
+    };
+    let s = Server::start(Tracker::new(TrackerConfig::default()), &opts).unwrap();
+    let http = format!("http://{}/announce", s.http_addrs()[0]);
+    let udp = format!("udp://{}", s.udp_addrs()[0]);
+    for (url, port) in [(http, 7101), (udp, 7201)] {
+        // A torrent of its own for each protocol.
+        let c = |p: u16| {
+            let urls = vec![vec![url.clone()]];
+            TrackerClient::with_config(urls, [port as u8; 20], [p as u8; 20], p, fast())
+        };
+        let (mut a, mut b) = (c(port), c(port + 1));
+        a.announce(start(0)).await.unwrap();
+        let rb = b.announce(start(10)).await.unwrap();
+        let want: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        assert_eq!(rb.peers, vec![want], "{url}");
+    }
+    s.shutdown();
 }
 
 #[tokio::test]

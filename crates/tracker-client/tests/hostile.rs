@@ -114,6 +114,7 @@ fn cfg() -> ClientConfig {
         udp_max_n: 3,
         http_timeout: Duration::from_secs(20),
         tracker_timeout: None,
+        crypto: CryptoSupport::Unstated,
     }
 }
 

@@ -23,6 +23,7 @@ pub fn http_query(data: &[u8]) -> bool {
                     numwant: a.numwant,
                     key: None,
                     tracker_id: None,
+                    crypto: http::CryptoSupport::Unstated,
                 },
             );
             let q = url.split_once('?').map(|x| x.1).unwrap_or_default();

@@ -217,6 +217,24 @@ pub struct AnnounceQuery<'a> {
     pub key: Option<u32>,
     /// The tracker id the tracker gave us earlier.
     pub tracker_id: Option<&'a [u8]>,
+    /// What we say about message stream encryption.
+    pub crypto: CryptoSupport,
+}
+
+/// What an announcer says about message stream encryption (MSE/PE), as
+/// Transmission and libtorrent do: `supportcrypto=1` when it speaks MSE,
+/// with `requirecrypto=1` when it speaks nothing else. Trackers that
+/// understand these may keep plaintext-only peers away from a peer that
+/// requires encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CryptoSupport {
+    /// Nothing said (plaintext only, or the caller does not tell).
+    #[default]
+    Unstated,
+    /// `supportcrypto=1`: encrypted connections welcome, plaintext too.
+    Supported,
+    /// `supportcrypto=1&requirecrypto=1`: encrypted connections only.
+    Required,
 }
 
 /// Append `?` or `&` to a base URL, whichever continues its query.
@@ -256,6 +274,11 @@ pub fn announce_url(base: &str, q: &AnnounceQuery<'_>) -> String {
     if let Some(t) = q.tracker_id {
         s.push_str("&trackerid=");
         urlenc::encode_into(&mut s, t);
+    }
+    match q.crypto {
+        CryptoSupport::Unstated => {}
+        CryptoSupport::Supported => s.push_str("&supportcrypto=1"),
+        CryptoSupport::Required => s.push_str("&supportcrypto=1&requirecrypto=1"),
     }
     s
 }

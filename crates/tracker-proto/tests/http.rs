@@ -28,6 +28,7 @@ fn url_round_trip_through_parser() {
             numwant: Some(80),
             key: Some(0xdeadbeef),
             tracker_id: Some(b"t id"),
+            crypto: CryptoSupport::Unstated,
         },
     );
     let query = url.split_once('?').unwrap().1;
@@ -59,6 +60,7 @@ fn url_round_trip_through_parser() {
                 numwant: None,
                 key: None,
                 tracker_id: None,
+                crypto: CryptoSupport::Unstated,
             }
         },
     );
@@ -67,6 +69,42 @@ fn url_round_trip_through_parser() {
         "{url2}"
     );
     assert!(!url2.contains("event="));
+    assert!(!url2.contains("crypto"), "{url2}");
+}
+
+/// `supportcrypto=1` (and `requirecrypto=1`) as Transmission sends them.
+#[test]
+fn crypto_support_in_the_announce_url() {
+    let pid = *b"-SH0001-abcdefghijkl";
+    let url = |crypto| {
+        announce_url(
+            "http://t/announce",
+            &AnnounceQuery {
+                info_hash: &IH,
+                peer_id: &pid,
+                port: 1,
+                uploaded: 0,
+                downloaded: 0,
+                left: 0,
+                event: Event::None,
+                numwant: None,
+                key: None,
+                tracker_id: None,
+                crypto,
+            },
+        )
+    };
+    let supported = url(CryptoSupport::Supported);
+    assert!(supported.ends_with("&supportcrypto=1"), "{supported}");
+    assert!(!supported.contains("requirecrypto"), "{supported}");
+    let required = url(CryptoSupport::Required);
+    assert!(
+        required.ends_with("&supportcrypto=1&requirecrypto=1"),
+        "{required}"
+    );
+    // The parser still reads such a query.
+    let query = required.split_once('?').unwrap().1;
+    assert_eq!(parse_announce(query.as_bytes()).unwrap().port, 1);
 }
 
 #[test]
