@@ -61,8 +61,8 @@ pub struct SessionConfig {
     pub max_handshakes_per_ip: usize,
     /// Message stream encryption (MSE/PE): incoming connections may use it
     /// under `Prefer` (the default) and must under `Require`; outgoing ones
-    /// use it under `Require`, and under `Prefer` when a peer hangs up on
-    /// a plaintext handshake.
+    /// use it under `Require`, and first under `Prefer` (a peer that hangs
+    /// up on it is dialed again in plaintext).
     pub encryption: shoal_mse::Policy,
     /// The Mainline DHT (BEP 5), on the listen port over UDP: `None` runs
     /// none. Non-private torrents announce to it and look peers up in it,

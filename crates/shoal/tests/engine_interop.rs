@@ -177,6 +177,17 @@ struct Transmission {
 
 impl Transmission {
     fn start(work: &Path, name: &str, download_dir: &Path) -> Transmission {
+        Transmission::start_with_encryption(work, name, download_dir, 0)
+    }
+
+    /// With settings.json's `encryption`: 0 prefer plaintext, 1 prefer
+    /// encryption (Transmission's default), 2 require it.
+    fn start_with_encryption(
+        work: &Path,
+        name: &str,
+        download_dir: &Path,
+        encryption: u8,
+    ) -> Transmission {
         require("transmission-daemon");
         require("transmission-remote");
         let (rpc, port) = (free_port(), free_port());
@@ -189,7 +200,7 @@ impl Transmission {
             "rpc-port": rpc, "rpc-bind-address": "127.0.0.1",
             "rpc-authentication-required": false,
             "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-            "encryption": 0, "download-dir": download_dir,
+            "encryption": encryption, "download-dir": download_dir,
             "incomplete-dir-enabled": false, "ratio-limit-enabled": false,
             "idle-seeding-limit-enabled": false, "blocklist-enabled": false,
             "speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
@@ -469,6 +480,127 @@ fn shoal_requiring_encryption_refuses_plaintext() {
     let mut buf = [0u8; 68];
     let got = s.read(&mut buf).unwrap_or(0);
     assert_eq!(got, 0, "a plaintext handshake got {got} bytes back");
+}
+
+/// `shoal download` at its defaults (MSE first) dials a libtorrent seed
+/// that speaks plaintext only: libtorrent hangs up on the MSE handshake
+/// and Shoal dials again in plaintext.
+#[test]
+fn shoal_falls_back_to_plaintext_for_a_peer_without_encryption() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, MIB + 3, 25);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut lt, port) = libtorrent(
+        work,
+        "lt-seed-off",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--enc", "off"],
+    );
+    lt.wait_for("seeding", LIMIT);
+    let peer = format!("127.0.0.1:{port}");
+    let out = work.join("out");
+    let report =
+        shoal_download(work, "shoal", &torrent, &out, &["--peer", &peer]).finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal from a plaintext-only libtorrent");
+    assert_eq!(
+        bytes_from_peers(&report),
+        content_len(&seed_dir),
+        "{report}"
+    );
+}
+
+/// A Transmission with `"encryption": 2` (required), checked through its
+/// own session info.
+fn transmission_requiring_encryption(work: &Path, name: &str, dir: &Path) -> Transmission {
+    let tr = Transmission::start_with_encryption(work, name, dir, 2);
+    let info = tr.remote(&["-si"]);
+    assert!(
+        info.contains("Encryption: required"),
+        "Transmission's settings were not applied:\n{info}"
+    );
+    tr
+}
+
+/// Transmission requiring encryption serves `shoal download` at its
+/// defaults (which dials it: Transmission never dials 127.x).
+#[test]
+fn shoal_downloads_from_transmission_requiring_encryption() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 17, 26);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let tr = transmission_requiring_encryption(work, "tr-seed-enc", &seed_dir);
+    tr.add(&torrent);
+    tr.wait_complete(LIMIT);
+    shoal_downloads_from(work, &seed_dir, &torrent, tr.port, "Transmission");
+}
+
+/// Transmission requiring encryption downloads from a `shoal seed` at its
+/// defaults that dials it (`--peer`).
+#[test]
+fn transmission_requiring_encryption_downloads_from_shoal() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 71, 27);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let out = work.join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let tr = transmission_requiring_encryption(work, "tr-leech-enc", &out);
+    tr.add(&torrent);
+    let peer = format!("127.0.0.1:{}", tr.port);
+    let (_seed, _) = shoal_seed(work, &torrent, &seed_dir, &["--peer", &peer]);
+    tr.wait_complete(LIMIT);
+    assert_same_content(
+        &seed_dir,
+        &out,
+        "Transmission (encryption required) from shoal",
+    );
+}
+
+/// qBittorrent with encryption required (`Session\Encryption=1`, checked
+/// through its Web API) serves `shoal download` and downloads from `shoal
+/// seed`, both at Shoal's defaults.
+#[test]
+fn qbittorrent_requiring_encryption_both_ways() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 3 * MIB + 5, 28);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut qbt, port) = qbittorrent(
+        work,
+        "qbt-seed-enc",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--enc", "required"],
+    );
+    qbt.wait_for("seeding", LIMIT);
+    shoal_downloads_from(work, &seed_dir, &torrent, port, "qBittorrent");
+    drop(qbt);
+
+    let work2 = work.join("leech");
+    std::fs::create_dir_all(&work2).expect("mkdir");
+    let (_seed, addr) = shoal_seed(&work2, &torrent, &seed_dir, &[]);
+    let out = work2.join("out");
+    let (mut leech, _) = qbittorrent(
+        &work2,
+        "qbt-leech-enc",
+        &torrent,
+        &out,
+        &["--enc", "required", "--peer", &addr.to_string()],
+    );
+    let report = leech.finish_json(LIMIT);
+    assert_same_content(
+        &seed_dir,
+        &out,
+        "qBittorrent (encryption required) from shoal",
+    );
+    assert_eq!(report["bytes"], content_len(&seed_dir), "{report}");
 }
 
 #[test]

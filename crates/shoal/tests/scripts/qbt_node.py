@@ -2,7 +2,7 @@
 the engine interop tests, driven through its Web API.
 
 usage: qbt_node.py TORRENT SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
-                   [--timeout SECS]
+                   [--enc default|required] [--timeout SECS]
 
 Starts qbittorrent-nox with a fresh profile in a temporary directory (under
 $TMPDIR, which the tests point at their own work directory, so a profile
@@ -10,6 +10,8 @@ left by a killed script goes with it):
 listening on 127.0.0.1:PORT over TCP only (DHT, LSD, PEX, UPnP off; no
 queueing), its Web UI on another loopback port without authentication.
 Prints `listening on 127.0.0.1:PORT` on stderr once the Web API answers.
+--enc required: encryption required both ways (Session\\Encryption=1,
+qBittorrent's "Require encryption"; checked through app/preferences).
 The torrent is added with SAVE_DIR as its save path, and every --peer is
 added to it (again every 2 s until done, in case it was not up yet).
 --seed: the data in SAVE_DIR is complete (hash check skipped); prints
@@ -47,6 +49,7 @@ Session\\InterfaceAddress=127.0.0.1
 Session\\BTProtocol=TCP
 Session\\QueueingSystemEnabled=false
 Session\\IgnoreLimitsOnLAN=false
+Session\\Encryption={encryption}
 
 [Preferences]
 Connection\\UPnP=false
@@ -118,6 +121,8 @@ def main():
     p.add_argument("--seed", action="store_true")
     p.add_argument("--peer", action="append", default=[])
     p.add_argument("--timeout", type=float, default=120)
+    # default: qBittorrent's own (0, encryption allowed); required: 1.
+    p.add_argument("--enc", choices=["default", "required"], default="default")
     a = p.parse_args()
     deadline = time.time() + a.timeout
 
@@ -126,7 +131,8 @@ def main():
     conf = os.path.join(profile, "qBittorrent", "config")
     os.makedirs(conf)
     with open(os.path.join(conf, "qBittorrent.conf"), "w") as f:
-        f.write(CONFIG.format(port=a.port, web=web))
+        f.write(CONFIG.format(port=a.port, web=web,
+                              encryption=1 if a.enc == "required" else 0))
     log = open(os.path.join(profile, "qbittorrent.log"), "w")
     qbt = subprocess.Popen(["qbittorrent-nox", "--profile=" + profile],
                            stdout=log, stderr=subprocess.STDOUT)
@@ -161,6 +167,11 @@ def run(a, api, qbt, deadline):
                 print("qBittorrent Web API never answered", file=sys.stderr)
                 return 2
             time.sleep(0.1)
+    want = 1 if a.enc == "required" else 0
+    got = json.loads(api.get("app/preferences")).get("encryption")
+    if got != want:
+        print("qBittorrent encryption setting is %r, wanted %d" % (got, want), file=sys.stderr)
+        return 2
     print("qBittorrent %s listening on 127.0.0.1:%d" % (version, a.port),
           file=sys.stderr, flush=True)
 
