@@ -29,7 +29,15 @@
 #   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
 #   DOWN=rate       download limit of every leecher (default unlimited)
 #   SWARMS="shoal shoal-ss lt"  which swarms to run (shoal-ss: the Shoal
-#                  swarm with its seeder super-seeding, BEP 16)
+#                  swarm with its seeder super-seeding, BEP 16; shoal-direct,
+#                  shoal-cache: every Shoal peer writing with --write-mode
+#                  direct or cache instead of the default, auto)
+#
+# Also printed per swarm: the bytes every peer read from the block device
+# (/proc/PID/io read_bytes, sampled just before the peers are stopped),
+# against the bytes the leechers uploaded to one another (N*F received in
+# all, less what the seeder sent: its wchar, which is nearly all socket
+# writes). A piece a leecher serves from the page cache costs no read.
 set -euo pipefail
 # Loopback only: Shoal's DHT gets no well-known routers to contact.
 export SHOAL_DHT_ROUTERS=""
@@ -121,11 +129,14 @@ run_swarm() {
     rm -rf "$work/seed/.shoal"
 
     # The seeder, done checking its data and settled before the leechers start.
+    local mode=()
+    [ "$kind" = shoal-direct ] && mode=(--write-mode direct)
+    [ "$kind" = shoal-cache ] && mode=(--write-mode cache)
     if [ "$kind" != lt ]; then
         local ss=()
         [ "$kind" = shoal-ss ] && ss=(--super-seed)
         "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen 127.0.0.1:0 \
-            --upload-limit "$u" "${ss[@]}" 2>"$work/seeder.log" &
+            --upload-limit "$u" "${ss[@]}" "${mode[@]}" 2>"$work/seeder.log" &
         seeder_pid=$!
         pids+=("$seeder_pid")
         wait_for "$work/seeder.log" "^seeding " "$seeder_pid" || fail "the $kind seeder did not start"
@@ -139,7 +150,7 @@ run_swarm() {
     cat "$work/seed/data.bin" >/dev/null
     settle "$seeder_pid"
 
-    local start i
+    local start i lpids=()
     start=$(now)
     for i in $(seq "$n"); do
         mkdir -p "$work/l$i"
@@ -147,12 +158,13 @@ run_swarm() {
             local down=()
             [ "$d" -gt 0 ] && down=(--download-limit "$d")
             "$shoal" download "$work/t.torrent" --dir "$work/l$i" --listen 127.0.0.1:0 \
-                --upload-limit "$u" "${down[@]}" --seed >"$work/l$i.out" 2>"$work/l$i.log" &
+                --upload-limit "$u" "${down[@]}" "${mode[@]}" --seed >"$work/l$i.out" 2>"$work/l$i.log" &
         else
             $py "$lt_node" "$work/t.torrent" "$work/l$i" "$(port)" --swarm --up "$u" --down "$d" \
                 --stay --timeout 3600 >"$work/l$i.out" 2>"$work/l$i.log" &
         fi
         pids+=("$!")
+        lpids+=("$!")
     done
 
     # Record when each leecher reports completion.
@@ -169,6 +181,14 @@ run_swarm() {
         done
         sleep 0.1
     done
+    local io_field seed_read seed_sent leech_read=0 p r
+    io_field() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/io" 2>/dev/null || echo 0; }
+    seed_read=$(io_field read_bytes "$seeder_pid")
+    seed_sent=$(io_field wchar "$seeder_pid")
+    for p in "${lpids[@]}"; do
+        r=$(io_field read_bytes "$p")
+        leech_read=$((leech_read + ${r:-0}))
+    done
     stop_all
 
     local ok=0 last=$start size
@@ -184,7 +204,7 @@ run_swarm() {
         ok=$((ok + 1))
     done
     rm -rf "$work"/l*
-    echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok"
+    echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok ${seed_read:-0} $leech_read ${seed_sent:-0}"
 }
 
 declare -A result
@@ -198,14 +218,20 @@ echo "swarm: 1 seeder + $n leechers over 127.0.0.1, F = $size_mib MiB, u_s = u_i
 awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" -v t="$tstar" 'BEGIN{
     printf "T* = max(F/u_s = %.1f s, F/min d_i = %s, N*F/(u_s+sum u_i) = %.1f s) = %.1f s\n",
         f/u, (d > 0) ? sprintf("%.1f s", f/d) : "0", n*f/(u+n*u), t }'
-printf '%-20s %9s %7s %10s\n' swarm "T (s)" "T/T*" verified
+printf '%-20s %9s %7s %10s %14s %14s %16s\n' swarm "T (s)" "T/T*" verified \
+    "seed read MiB" "leech read MiB" "leech upload MiB"
 for kind in $swarms; do
-    read -r t ok <<<"${result[$kind]}"
+    read -r t ok sread lread ssent <<<"${result[$kind]}"
     case $kind in
         shoal) name=Shoal ;;
         shoal-ss) name="Shoal (super-seed)" ;;
+        shoal-direct) name="Shoal (direct)" ;;
+        shoal-cache) name="Shoal (cache)" ;;
         *) name=libtorrent ;;
     esac
-    awk -v k="$name" -v t="$t" -v s="$tstar" -v ok="$ok" -v n="$n" 'BEGIN{
-        printf "%-20s %9.1f %7.2f %7d/%d\n", k, t, t/s, ok, n }'
+    awk -v k="$name" -v t="$t" -v s="$tstar" -v ok="$ok" -v n="$n" -v sr="$sread" \
+        -v lr="$lread" -v ss="$ssent" -v f="$file_bytes" 'BEGIN{
+        up = n * f - ss; if (up < 0) up = 0;
+        printf "%-20s %9.1f %7.2f %7d/%d %14.1f %14.1f %16.1f\n", k, t, t/s, ok, n,
+            sr / 1048576, lr / 1048576, up / 1048576 }'
 done

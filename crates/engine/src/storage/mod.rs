@@ -85,7 +85,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::debug;
 use vectored::{pwrite_all, Cursor};
@@ -104,10 +104,31 @@ pub struct StorageConfig {
     /// Most blocking jobs (hashing, writing, reading) a [`StorageHandle`]
     /// runs at once.
     pub blocking_threads: usize,
-    /// Write verified data past the page cache (`O_DIRECT`) where the file
-    /// system allows it: the aligned middle of each write goes straight to
-    /// the device. Off: every write goes through the page cache.
-    pub direct_io: bool,
+    /// When verified data is written past the page cache (`O_DIRECT`,
+    /// where the file system allows it: the aligned middle of each write
+    /// goes straight to the device).
+    pub direct_io: DirectIo,
+}
+
+/// When [`Storage`] writes verified pieces past the page cache.
+///
+/// A direct write costs the kernel less than filling fresh page-cache
+/// pages (the larger cost of a fast download on a VM) and evicts nothing
+/// worth keeping, but a piece written that way must be read from the
+/// device when a peer asks for it. In a swarm a fresh piece is exactly
+/// what the other leechers ask for next (it is rare), so there the page
+/// cache wins; downloading from seeds alone, direct writes do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirectIo {
+    /// Every write goes through the page cache.
+    Never,
+    /// Direct writes wherever the file system allows them.
+    Always,
+    /// Direct writes only while no connected peer may ask for fresh pieces
+    /// (the driver says which with [`Storage::set_peers_may_ask`]; until
+    /// it does, writes go through the page cache).
+    #[default]
+    Auto,
 }
 
 impl Default for StorageConfig {
@@ -120,7 +141,7 @@ impl Default for StorageConfig {
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .max(2),
-            direct_io: true,
+            direct_io: DirectIo::Auto,
         }
     }
 }
@@ -199,6 +220,8 @@ pub struct Storage {
     hashed_bytes: AtomicU64,
     /// Bytes of completed pieces read back from disk to be hashed.
     read_back: AtomicU64,
+    /// See [`Storage::set_peers_may_ask`].
+    peers_may_ask: AtomicBool,
     resume_lock: Mutex<()>,
     /// Writers to one file take turns (file index modulo the stripe
     /// count): the kernel serializes writes to an inode anyway, and a
@@ -249,6 +272,7 @@ impl Storage {
             config,
             hashed_bytes: AtomicU64::new(0),
             read_back: AtomicU64::new(0),
+            peers_may_ask: AtomicBool::new(true),
             resume_lock: Mutex::new(()),
             write_stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             direct: Mutex::new(HashMap::new()),
@@ -466,7 +490,7 @@ impl Storage {
         let align = direct::ALIGN as u64;
         let head = ((align - offset % align) % align).min(len as u64) as usize;
         let body = (len - head) / direct::ALIGN * direct::ALIGN;
-        let handle = if self.config.direct_io && body > 0 {
+        let handle = if body > 0 && self.writes_direct() {
             self.direct_handle(index, file)
         } else {
             None
@@ -490,6 +514,22 @@ impl Storage {
             pwrite_all(file, &body_parts, body_at)?;
         }
         pwrite_all(file, &tail_parts, body_at + body as u64)
+    }
+
+    /// Whether verified data goes past the page cache now.
+    fn writes_direct(&self) -> bool {
+        match self.config.direct_io {
+            DirectIo::Never => false,
+            DirectIo::Always => true,
+            DirectIo::Auto => !self.peers_may_ask.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Tell [`DirectIo::Auto`] whether some connected peer lacks pieces
+    /// (and so may soon ask for the ones written now): while one does,
+    /// writes go through the page cache.
+    pub fn set_peers_may_ask(&self, may_ask: bool) {
+        self.peers_may_ask.store(may_ask, Ordering::Relaxed);
     }
 
     /// The direct-write handle of file `index`, opened on first use and

@@ -359,7 +359,7 @@ fn direct_and_buffered_writes_give_the_same_files() {
     let total: u64 = files.iter().map(|(_, l)| l).sum();
     for (piece_length, cap) in [(32_768u64, 1usize << 20), (65_536, 20 << 10)] {
         let mut dirs = Vec::new();
-        for direct_io in [true, false] {
+        for direct_io in [DirectIo::Always, DirectIo::Never] {
             let dir = tempfile::tempdir().unwrap();
             let t = torrent(piece_length, files.clone(), None);
             let cfg = StorageConfig {
@@ -379,7 +379,7 @@ fn direct_and_buffered_writes_give_the_same_files() {
             s.flush().unwrap();
             // Where the file system allows direct writes, they were used.
             let probe = File::create(dir.path().join("probe")).unwrap();
-            if direct_io && direct::reopen_direct(&probe).is_ok() {
+            if direct_io == DirectIo::Always && direct::reopen_direct(&probe).is_ok() {
                 assert!(lock(&s.direct).values().any(Option::is_some));
             }
             dirs.push(dir);
@@ -398,6 +398,33 @@ fn direct_and_buffered_writes_give_the_same_files() {
             offset += len;
         }
         assert_eq!(offset, total);
+    }
+}
+
+/// `DirectIo::Auto` writes past the page cache only while the driver says
+/// no connected peer may ask for the pieces.
+#[test]
+fn auto_writes_direct_only_while_no_peer_may_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = File::create(dir.path().join("probe")).unwrap();
+    if direct::reopen_direct(&probe).is_err() {
+        eprintln!("this file system refuses O_DIRECT: nothing to tell apart");
+        return;
+    }
+    for may_ask in [true, false] {
+        let d = tempfile::tempdir_in(dir.path()).unwrap();
+        let t = torrent(64 << 10, vec![(vec!["f".into()], 256 << 10)], None);
+        let cfg = StorageConfig {
+            direct_io: DirectIo::Auto,
+            ..config(1 << 20)
+        };
+        let s = Storage::open(Arc::new(t), d.path(), cfg).unwrap();
+        s.set_peers_may_ask(may_ask);
+        for p in 0..4 {
+            assert_eq!(write_piece(&s, p, 16 << 10), WriteOutcome::Verified);
+        }
+        let used_direct = lock(&s.direct).values().any(Option::is_some);
+        assert_eq!(used_direct, !may_ask, "peers may ask: {may_ask}");
     }
 }
 

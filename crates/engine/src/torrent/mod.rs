@@ -296,6 +296,9 @@ pub(crate) async fn run_housekeeping(t: Arc<TorrentShared>) {
             }
             let max_peers = t.session.config.max_peers;
             st.make_room(now, max_peers);
+            t.storage
+                .storage()
+                .set_peers_may_ask(st.some_peer_lacks_pieces());
             let open = st.peer_count() + t.half_open.load(Ordering::Relaxed);
             let room = max_peers.saturating_sub(open);
             let half_open_room = t

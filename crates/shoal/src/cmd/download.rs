@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use shoal_engine::storage::CheckReport;
+use shoal_engine::storage::{CheckReport, DirectIo};
 use shoal_engine::{AddTorrentOptions, Session, SessionConfig, TorrentHandle};
 use shoal_metainfo::{Magnet, Torrent};
 
@@ -87,6 +87,24 @@ pub struct NetArgs {
     /// address raise it.
     #[arg(long, default_value_t = 5)]
     pub dht_query_rate: u32,
+    /// How verified pieces reach the disk: `cache` through the page cache
+    /// (a fresh piece that other peers ask for next is served from
+    /// memory), `direct` past it with O_DIRECT (less kernel work when
+    /// nobody asks for the pieces), `auto` direct only while every
+    /// connected peer is a seed.
+    #[arg(long, value_enum, default_value_t = WriteMode::Auto)]
+    pub write_mode: WriteMode,
+}
+
+/// The `--write-mode` choice.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Past the page cache only while no connected peer lacks pieces.
+    Auto,
+    /// Through the page cache.
+    Cache,
+    /// Past the page cache (O_DIRECT) where the file system allows it.
+    Direct,
 }
 
 /// The `--encryption` policy.
@@ -140,6 +158,11 @@ impl NetArgs {
             Encryption::Prefer => shoal_engine::EncryptionPolicy::Prefer,
             Encryption::Require => shoal_engine::EncryptionPolicy::Require,
             Encryption::Off => shoal_engine::EncryptionPolicy::Off,
+        };
+        cfg.storage.direct_io = match self.write_mode {
+            WriteMode::Auto => DirectIo::Auto,
+            WriteMode::Cache => DirectIo::Never,
+            WriteMode::Direct => DirectIo::Always,
         };
         cfg
     }

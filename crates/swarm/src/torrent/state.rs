@@ -1006,6 +1006,17 @@ impl TorrentState {
         peers + candidates + bans + smartban
     }
 
+    /// Whether some connected peer lacks pieces (or has not said yet
+    /// what it has), and so may ask us for the pieces we verify next.
+    pub fn some_peer_lacks_pieces(&self) -> bool {
+        let count = self.picker.piece_count() as usize;
+        self.peers.keys().any(|&k| {
+            self.picker
+                .peer_pieces(k)
+                .is_none_or(|b| b.count_ones() < count)
+        })
+    }
+
     /// Number of connected peers.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
