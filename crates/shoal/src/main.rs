@@ -41,6 +41,11 @@ enum Command {
     Seed(cmd::seed::Args),
     /// Run a local demonstration swarm.
     Demo(cmd::demo::Args),
+    /// Run the long-running service: many torrents, an HTTP API,
+    /// Transmission's RPC.
+    Daemon(cmd::daemon::Args),
+    /// Drive a running daemon (add, list, pause, resume, remove...).
+    Remote(cmd::remote::Args),
 }
 
 fn main() {
@@ -61,6 +66,8 @@ fn main() {
         Command::Download(a) => cmd::download::run(a),
         Command::Seed(a) => cmd::seed::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Daemon(a) => cmd::daemon::run(a),
+        Command::Remote(a) => cmd::remote::run(a),
     };
     if let Err(e) = result {
         // One clear line: the error and its causes joined.

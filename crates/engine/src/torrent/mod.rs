@@ -359,6 +359,11 @@ impl TorrentHandle {
         self.shared.stats()
     }
 
+    /// The pieces verified on disk (for a piece map).
+    pub fn verified_pieces(&self) -> crate::bitfield::Bitfield {
+        self.shared.storage.verified()
+    }
+
     /// Peers that sent us data, most first.
     pub fn contributions(&self) -> Vec<Contribution> {
         self.shared.lock().contributions()
