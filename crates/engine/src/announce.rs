@@ -55,13 +55,14 @@ fn params(t: &TorrentShared, event: Event) -> AnnounceParams {
     }
 }
 
-/// Run the announce loop until the torrent stops.
-pub(crate) async fn run(t: Arc<TorrentShared>) {
+/// Run the announce loop for the swarm `info_hash` (one of the torrent's,
+/// see [`crate::swarm_hashes`]) until the torrent stops.
+pub(crate) async fn run(t: Arc<TorrentShared>, info_hash: [u8; 20]) {
     let tracker_count: usize = t.torrent.trackers.iter().map(Vec::len).sum();
     let announce_wait = announce_timeout(tracker_count);
     let mut client = TrackerClient::with_config(
         t.torrent.trackers.clone(),
-        t.info_hash,
+        info_hash,
         t.peer_id().0,
         t.session.local_addr.port(),
         ClientConfig {

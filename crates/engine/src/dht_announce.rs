@@ -20,8 +20,10 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Below this many peers, the DHT is asked often.
 const FEW_PEERS: usize = 10;
 
-/// Announce `t` to the DHT until it stops, adding the peers found.
-pub(crate) async fn run(t: Arc<TorrentShared>, dht: Dht) {
+/// Announce `t` in the swarm `info_hash` (one of the torrent's, see
+/// [`crate::swarm_hashes`]) to the DHT until it stops, adding the peers
+/// found.
+pub(crate) async fn run(t: Arc<TorrentShared>, dht: Dht, info_hash: [u8; 20]) {
     let mut stopping = t.stopping.subscribe();
     let port = t.session.local_addr.port();
     loop {
@@ -29,7 +31,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>, dht: Dht) {
             return;
         }
         let mut reached = false;
-        match dht.announce(NodeId(t.info_hash), Some(port)).await {
+        match dht.announce(NodeId(info_hash), Some(port)).await {
             Ok(r) => {
                 info!(
                     peers = r.peers.len(),

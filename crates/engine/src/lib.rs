@@ -32,6 +32,7 @@ pub mod peer;
 pub mod resume;
 mod session;
 pub mod storage;
+mod swarm_hashes;
 pub mod torrent;
 
 pub use shoal_swarm::{bitfield, choker, picker, rate, ut_metadata, PeerKey};

@@ -164,10 +164,10 @@ impl SessionShared {
             .unwrap_or_default()
     }
 
-    /// Forget a torrent.
+    /// Forget a torrent (in every swarm it joined).
     pub fn remove_torrent(&self, info_hash: &[u8; 20]) {
         if let Ok(mut t) = self.torrents.lock() {
-            t.remove(info_hash);
+            t.retain(|_, v| v.info_hash != *info_hash);
         }
     }
 
@@ -340,23 +340,30 @@ impl Session {
                 .torrents
                 .lock()
                 .map_err(|_| EngineError::ShuttingDown)?;
-            if map.contains_key(&info_hash) {
+            let swarms = crate::swarm_hashes::swarm_hashes(&torrent);
+            if swarms.iter().any(|h| map.contains_key(h)) {
                 return Err(EngineError::Duplicate(torrent.info_hash.to_hex()));
             }
-            map.insert(info_hash, shared.clone());
+            for h in swarms {
+                map.insert(h, shared.clone());
+            }
         }
         let mut tasks = vec![tokio::spawn(crate::torrent::run_housekeeping(
             shared.clone(),
         ))];
-        if opts.use_trackers && !torrent.trackers.is_empty() {
-            tasks.push(tokio::spawn(crate::announce::run(shared.clone())));
-        }
-        // BEP 27: a private torrent's peers come from its trackers only.
-        if let (Some(dht), false) = (&self.shared.dht, torrent.private) {
-            tasks.push(tokio::spawn(crate::dht_announce::run(
-                shared.clone(),
-                dht.clone(),
-            )));
+        // A hybrid torrent announces in both of its swarms.
+        for swarm in crate::swarm_hashes::swarm_hashes(&torrent) {
+            if opts.use_trackers && !torrent.trackers.is_empty() {
+                tasks.push(tokio::spawn(crate::announce::run(shared.clone(), swarm)));
+            }
+            // BEP 27: a private torrent's peers come from its trackers only.
+            if let (Some(dht), false) = (&self.shared.dht, torrent.private) {
+                tasks.push(tokio::spawn(crate::dht_announce::run(
+                    shared.clone(),
+                    dht.clone(),
+                    swarm,
+                )));
+            }
         }
         shared.add_peers(&opts.peers, true);
         debug!(info_hash = %torrent.info_hash, complete, "torrent added");

@@ -628,27 +628,33 @@ fn tree_file(leaf: &Dict<'_>, raw_path: Vec<Vec<u8>>) -> Result<RawFile, Metainf
 }
 
 /// The padding a v2 torrent implies: every file with data starts on a
-/// piece boundary (as libtorrent lays out v2 torrents).
+/// piece boundary, and the last one is padded to a whole piece too (as
+/// libtorrent lays out v2-only torrents: its peers ask for the last piece
+/// in full, the padding reading as zeros).
 fn align_v2(tree: Vec<RawFile>, piece_length: u64) -> Vec<RawFile> {
+    let pad_file = |length: u64| RawFile {
+        raw_path: Vec::new(),
+        length,
+        attr: FileAttr {
+            padding: true,
+            ..FileAttr::default()
+        },
+        symlink: None,
+        pieces_root: None,
+    };
     let mut out = Vec::with_capacity(tree.len() * 2);
     let mut offset = 0u64;
     for f in tree {
         if f.length > 0 && !offset.is_multiple_of(piece_length) {
             let pad = piece_length - offset % piece_length;
-            out.push(RawFile {
-                raw_path: Vec::new(),
-                length: pad,
-                attr: FileAttr {
-                    padding: true,
-                    ..FileAttr::default()
-                },
-                symlink: None,
-                pieces_root: None,
-            });
+            out.push(pad_file(pad));
             offset += pad;
         }
         offset = offset.saturating_add(f.length);
         out.push(f);
+    }
+    if !offset.is_multiple_of(piece_length) {
+        out.push(pad_file(piece_length - offset % piece_length));
     }
     out
 }

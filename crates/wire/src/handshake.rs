@@ -25,6 +25,9 @@ impl Reserved {
     const FAST: (usize, u8) = (7, 0x04);
     /// Byte and mask of the DHT bit (BEP 5).
     const DHT: (usize, u8) = (7, 0x01);
+    /// Byte and mask of the BitTorrent v2 bit (BEP 52): the peer speaks
+    /// the v2 protocol (hash request, hashes, hash reject).
+    const V2: (usize, u8) = (7, 0x10);
 
     fn get(&self, (byte, mask): (usize, u8)) -> bool {
         self.0[byte] & mask != 0
@@ -70,6 +73,17 @@ impl Reserved {
     #[must_use]
     pub fn with_dht(self, on: bool) -> Self {
         self.set(Self::DHT, on)
+    }
+
+    /// Whether BitTorrent v2 (BEP 52) is advertised.
+    pub fn supports_v2(&self) -> bool {
+        self.get(Self::V2)
+    }
+
+    /// This set with the v2 bit (BEP 52) set or cleared.
+    #[must_use]
+    pub fn with_v2(self, on: bool) -> Self {
+        self.set(Self::V2, on)
     }
 }
 
@@ -166,6 +180,18 @@ impl Handshake {
         self
     }
 
+    /// Advertise (or not) BitTorrent v2 (BEP 52).
+    #[must_use]
+    pub fn with_v2(mut self, on: bool) -> Self {
+        self.reserved = self.reserved.with_v2(on);
+        self
+    }
+
+    /// Whether BitTorrent v2 (BEP 52) is advertised.
+    pub fn supports_v2(&self) -> bool {
+        self.reserved.supports_v2()
+    }
+
     /// Whether the extension protocol (BEP 10) is advertised.
     pub fn supports_extension_protocol(&self) -> bool {
         self.reserved.supports_extension_protocol()
@@ -259,6 +285,16 @@ mod tests {
 
     fn sample() -> Handshake {
         Handshake::new([0xaa; 20], PeerId(*b"-SH0100-abcdefghijkl"))
+    }
+
+    #[test]
+    fn v2_bit_is_byte_7_mask_0x10() {
+        let hs = sample().with_v2(true).with_fast(true);
+        assert!(hs.supports_v2());
+        assert_eq!(hs.to_bytes()[27], 0x14);
+        let back = Handshake::parse(&hs.to_bytes()).unwrap().unwrap();
+        assert!(back.supports_v2() && back.supports_fast());
+        assert!(!sample().supports_v2());
     }
 
     #[test]

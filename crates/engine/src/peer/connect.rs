@@ -21,11 +21,14 @@ use shoal_mse::{Incoming, Policy};
 /// How long a handshake may take before the connection is dropped.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Our handshake for a torrent.
-pub(crate) fn our_handshake(info_hash: [u8; 20], peer_id: PeerId) -> Handshake {
-    Handshake::new(info_hash, peer_id)
+/// Our handshake for torrent `t` in the swarm `info_hash` (a hybrid
+/// torrent answers in whichever of its two swarms it was reached); the v2
+/// bit (BEP 52) is set for v2 and hybrid torrents.
+pub(crate) fn our_handshake(t: &TorrentShared, info_hash: [u8; 20]) -> Handshake {
+    Handshake::new(info_hash, t.peer_id())
         .with_extension_protocol(true)
         .with_fast(true)
+        .with_v2(t.torrent.meta_version().has_v2())
 }
 
 /// Why an outgoing connection did not get as far as a handshake.
@@ -126,7 +129,7 @@ async fn dial_encrypted(
     policy: Policy,
 ) -> Result<(Transport, Handshake), DialFailure> {
     let stream = tcp_connect(t, addr).await?;
-    let ours = our_handshake(t.info_hash, t.peer_id());
+    let ours = our_handshake(t, t.info_hash);
     let exchange = async {
         let mut s = shoal_mse::connect_encrypted(stream, t.info_hash, policy, &ours.to_bytes())
             .await
@@ -176,7 +179,11 @@ fn check_theirs(t: &TorrentShared, buf: &[u8], addr: SocketAddr) -> Result<Hands
             return Err(FAILED);
         }
     };
-    if theirs.info_hash != t.info_hash {
+    // A hybrid torrent's peer may answer in the v2 swarm (libtorrent does
+    // when our handshake has the v2 bit): either of its hashes is ours.
+    if theirs.info_hash != t.info_hash
+        && !crate::swarm_hashes::swarm_hashes(&t.torrent).contains(&theirs.info_hash)
+    {
         debug!(%addr, "handshake for another torrent");
         return Err(FAILED);
     }
@@ -196,7 +203,7 @@ async fn outgoing_handshake(
     mut stream: TcpStream,
     addr: SocketAddr,
 ) -> Result<(TcpStream, Handshake), DialFailure> {
-    let ours = our_handshake(t.info_hash, t.peer_id());
+    let ours = our_handshake(t, t.info_hash);
     let timeout = t.session.config.handshake_timeout;
     let exchange = async {
         stream.write_all(&ours.to_bytes()).await?;
@@ -329,7 +336,7 @@ async fn accept_encrypted(
     if turned_away(&t, addr) || theirs.peer_id == t.peer_id() {
         return;
     }
-    let ours = our_handshake(t.info_hash, t.peer_id());
+    let ours = our_handshake(&t, theirs.info_hash);
     let reply = async {
         stream.write_all(&ours.to_bytes()).await?;
         stream.flush().await
@@ -384,7 +391,7 @@ async fn accept_plain(
     if turned_away(&t, addr) {
         return;
     }
-    let ours = our_handshake(t.info_hash, t.peer_id());
+    let ours = our_handshake(&t, prefix.info_hash);
     let finish = async {
         stream.write_all(&ours.to_bytes()).await?;
         let mut id = [0u8; 20];

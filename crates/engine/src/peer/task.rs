@@ -51,7 +51,7 @@ pub(crate) async fn run(
     theirs: Handshake,
     outgoing: bool,
 ) -> bool {
-    let ours = our_handshake(t.info_hash, t.peer_id());
+    let ours = our_handshake(&t, t.info_hash);
     let fast = theirs.supports_fast();
     let extended = theirs.supports_extension_protocol();
     let piece_count = t.torrent.layout.piece_count;

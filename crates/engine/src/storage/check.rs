@@ -67,7 +67,7 @@ impl Storage {
         let absent: Vec<bool> = current
             .iter()
             .zip(&layout.files)
-            .map(|(s, f)| f.length > 0 && s.is_none())
+            .map(|(s, f)| f.length > 0 && f.is_regular() && s.is_none())
             .collect();
         let before = self.hashed_bytes();
         let valid = self.recheck(&to_check, &absent, progress)?;

@@ -225,6 +225,25 @@ impl Dir {
             .map_err(|e| StorageError::io(self.path.join(to), e.into()))
     }
 
+    /// Create the symbolic link `name` -> `target` in this directory; an
+    /// existing entry of that name is kept as it is. `path` is for messages.
+    pub(crate) fn symlink(
+        &self,
+        name: &str,
+        target: &Path,
+        path: PathBuf,
+    ) -> Result<(), StorageError> {
+        check_component(name)?;
+        match retry(|| rustix::fs::symlinkat(target, &self.fd, name)) {
+            Ok(()) => {
+                debug!(path = %path.display(), target = %target.display(), "created symlink");
+                Ok(())
+            }
+            Err(Errno::EXIST) => Ok(()),
+            Err(e) => Err(StorageError::io(path, e.into())),
+        }
+    }
+
     /// Remove the file `name` (ignoring its absence).
     pub(crate) fn remove_file(&self, name: &str) -> Result<(), StorageError> {
         check_component(name)?;
@@ -369,6 +388,35 @@ impl FileSet {
         (dirs, name)
     }
 
+    /// Whether file `index` is a regular file on disk (not BEP 47
+    /// padding, not a symlink entry).
+    pub(crate) fn is_regular(&self, index: usize) -> bool {
+        self.torrent
+            .layout
+            .files
+            .get(index)
+            .is_some_and(|f| f.is_regular())
+    }
+
+    /// Whether file `index` should be executable (BEP 47 `x`).
+    fn is_executable(&self, index: usize) -> bool {
+        self.torrent
+            .layout
+            .files
+            .get(index)
+            .is_some_and(|f| f.attr.executable)
+    }
+
+    /// Create the symlink entry `index` (BEP 47 `l`) pointing at `target`
+    /// (relative to the link's folder; the metainfo layer has checked it
+    /// resolves inside the torrent's directory). An existing entry of that
+    /// name is left alone.
+    pub(crate) fn create_symlink(&self, index: usize, target: &Path) -> Result<(), StorageError> {
+        let path = self.display_path(index);
+        self.in_parent(index, true, |dir, name| dir.symlink(name, target, path))?;
+        Ok(())
+    }
+
     /// Length the torrent gives file `index`.
     fn length(&self, index: usize) -> u64 {
         self.torrent.layout.files.get(index).map_or(0, |f| f.length)
@@ -435,6 +483,9 @@ impl FileSet {
                 file.set_len(expected)
                     .map_err(|e| StorageError::io(path(), e))?;
                 self.mark_touched(index);
+            }
+            if self.is_executable(index) {
+                super::attrs::make_executable(&file).map_err(|e| StorageError::io(path(), e))?;
             }
         }
         Ok(Some(file))
@@ -578,10 +629,11 @@ impl FileSet {
     }
 
     /// Create every zero-length file that does not exist yet (they hold no
-    /// piece, so nothing else would create them).
+    /// piece, so nothing else would create them). BEP 47 padding files and
+    /// symlink entries are never created as files.
     pub(crate) fn create_empty_files(&self) -> Result<(), StorageError> {
         for i in 0..self.len() {
-            if self.length(i) != 0 {
+            if self.length(i) != 0 || !self.is_regular(i) {
                 continue;
             }
             match self.state(i) {

@@ -3,8 +3,11 @@
 //! [`Storage`] maps pieces and blocks onto the torrent's files (blocks may
 //! span any number of files), keeps received blocks in a bounded write
 //! cache until their piece is complete, verifies each piece against its
-//! SHA-1 before it touches the disk, serves verified blocks for uploading,
-//! and reads and writes the [resume data](crate::resume).
+//! SHA-1 (v1 and hybrid torrents) or its file's merkle tree (v2-only, see
+//! [`merkle_verify`]) before it touches the disk, serves verified blocks
+//! for uploading, and reads and writes the [resume data](crate::resume).
+//! BEP 47 padding files are never created and read as zeros; symlink
+//! entries and the executable bit are applied as [`attrs`] says.
 //!
 //! * **Layout**: a multi-file torrent lives in `DIR/<name>/...`, a single
 //!   file at `DIR/<name>` (as [`shoal_metainfo::content_base`]).
@@ -61,12 +64,14 @@
 //! name is inside `DIR`. The resume folder `DIR/.shoal` is opened the same
 //! way.
 
+mod attrs;
 mod cache;
 mod check;
 mod direct;
 mod error;
 pub(crate) mod files;
 mod handle;
+mod merkle_verify;
 mod vectored;
 
 pub use cache::CacheStats;
@@ -248,9 +253,12 @@ impl Storage {
         config: StorageConfig,
     ) -> Result<Storage, StorageError> {
         let layout = &torrent.layout;
-        if torrent.piece_hashes.len() != layout.piece_count as usize
-            || layout.piece_length > u64::from(u32::MAX)
-        {
+        let hashes_ok = if layout.version.has_v1() {
+            torrent.piece_hashes.len() == layout.piece_count as usize
+        } else {
+            merkle_verify::layers_complete(layout)
+        };
+        if !hashes_ok || layout.piece_length > u64::from(u32::MAX) {
             return Err(StorageError::InvalidTorrent(format!(
                 "{} hashes for {} pieces of {} bytes",
                 torrent.piece_hashes.len(),
@@ -262,6 +270,7 @@ impl Storage {
         let root = Dir::open_root(dir)?;
         let files = FileSet::new(root, torrent.clone(), config.max_open_files)?;
         files.create_empty_files()?;
+        attrs::create_symlinks(&files, layout);
         debug!(info_hash = %torrent.info_hash, dir = %dir.display(), files = layout.files.len(),
             pieces = layout.piece_count, "storage opened");
         Ok(Storage {
@@ -364,7 +373,9 @@ impl Storage {
         let piece = job.piece();
         let offset = self.layout().piece_offset(piece);
         let expected = self.torrent.piece_hashes.get(piece as usize);
-        let ok = if job.any_on_disk() {
+        let ok = if !self.layout().version.has_v1() {
+            self.complete_v2(offset, &job)?
+        } else if job.any_on_disk() {
             let (mut h, hashed) = job.hashed_prefix();
             let spilled_ahead = job
                 .blocks
@@ -433,6 +444,37 @@ impl Storage {
         }
     }
 
+    /// Check a complete piece of a v2-only torrent against its merkle tree
+    /// (see [`merkle_verify`]); a piece that matches is written.
+    fn complete_v2(&self, offset: u64, job: &CompleteJob) -> Result<bool, StorageError> {
+        let piece = job.piece();
+        let size = self.layout().piece_size(piece) as usize;
+        let data = if job.any_on_disk() {
+            self.write_mem_blocks(offset, job)?;
+            let mut buf = vec![0u8; size];
+            match self.read_at(offset, &mut buf) {
+                Ok(()) => {}
+                Err(StorageError::Missing(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            self.read_back.fetch_add(size as u64, Ordering::Relaxed);
+            buf
+        } else {
+            let mut buf = Vec::with_capacity(size);
+            for (_, block) in &job.blocks {
+                if let Block::Mem(b) = block {
+                    buf.extend_from_slice(b);
+                }
+            }
+            buf
+        };
+        let ok = self.matches(piece, &data);
+        if ok && !job.any_on_disk() {
+            self.write_mem_blocks(offset, job)?;
+        }
+        Ok(ok)
+    }
+
     /// Write the blocks of `job` still in memory, each contiguous run with
     /// one vectored write, at the piece's stream offset `offset`.
     fn write_mem_blocks(&self, offset: u64, job: &CompleteJob) -> Result<(), StorageError> {
@@ -466,6 +508,9 @@ impl Storage {
         let mut cursor = Cursor::new(bufs);
         for span in self.layout().spans(offset, total) {
             let parts = cursor.take(span.len as usize);
+            if self.layout().files[span.file_index].is_padding() {
+                continue; // BEP 47: never on disk
+            }
             let file = self.files.get(span.file_index, Access::Write)?;
             let turn = lock(&self.write_stripes[span.file_index % WRITE_STRIPES]);
             let written = self.write_span(span.file_index, &file, &parts, span.file_offset);
@@ -573,8 +618,13 @@ impl Storage {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let mut filled = 0usize;
         for span in self.layout().spans(offset, buf.len() as u64) {
-            let file = self.files.get(span.file_index, Access::Read)?;
             let dst = &mut buf[filled..filled + span.len as usize];
+            if self.layout().files[span.file_index].is_padding() {
+                dst.fill(0); // BEP 47: zeros, never on disk
+                filled += span.len as usize;
+                continue;
+            }
+            let file = self.files.get(span.file_index, Access::Read)?;
             file.read_exact_at(dst, span.file_offset).map_err(|e| {
                 let path = self.files.display_path(span.file_index);
                 if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -614,9 +664,14 @@ impl Storage {
         Ok(Bytes::from(buf))
     }
 
+    /// Whether the whole `data` of `piece` matches its hash: SHA-1 for v1
+    /// and hybrid torrents, the merkle tree for v2-only ones.
     fn matches(&self, piece: u32, data: &[u8]) -> bool {
         self.hashed_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if !self.layout().version.has_v1() {
+            return merkle_verify::piece_matches(self.layout(), piece, data);
+        }
         let digest: [u8; 20] = Sha1::digest(data).into();
         self.torrent.piece_hashes.get(piece as usize) == Some(&digest)
     }
