@@ -40,7 +40,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>, dht: Dht, info_hash: [u8; 20]) {
                 );
                 reached = r.stats.announced > 0;
                 if !r.peers.is_empty() {
-                    t.add_peers(&r.peers, false);
+                    t.add_peers_from(&r.peers, crate::torrent::PeerSource::Dht);
                 }
             }
             Err(e) => debug!(error = %e, "DHT announce failed"),

@@ -41,4 +41,4 @@ pub use error::EngineError;
 pub use session::{AddTorrentOptions, Session, SessionConfig};
 pub use shoal_dht::DriverConfig as DhtConfig;
 pub use shoal_mse::Policy as EncryptionPolicy;
-pub use torrent::{Contribution, TorrentHandle, TorrentStats};
+pub use torrent::{Contribution, PeerSource, SourceCounts, TorrentHandle, TorrentStats};

@@ -68,6 +68,9 @@ pub struct SessionConfig {
     /// none. Non-private torrents announce to it and look peers up in it,
     /// and magnet links find peers through it.
     pub dht: Option<shoal_dht::DriverConfig>,
+    /// Peer exchange (BEP 11) with peers that speak it, on non-private
+    /// torrents.
+    pub pex: bool,
 }
 
 impl Default for SessionConfig {
@@ -92,6 +95,7 @@ impl Default for SessionConfig {
             max_handshakes_per_ip: 4,
             encryption: shoal_mse::Policy::Prefer,
             dht: None,
+            pex: true,
         }
     }
 }
@@ -310,6 +314,11 @@ impl Session {
         if opts.super_seed {
             state.enable_super_seeding();
         }
+        // BEP 27: a private torrent's peers come from its trackers only.
+        let pex = self.shared.config.pex && !torrent.private;
+        if pex {
+            state.pex = Some(shoal_swarm::pex::PexConfig::default());
+        }
         let mut ext = ExtensionHandshake {
             v: Some(self.shared.config.client_name.clone()),
             p: Some(self.shared.local_addr.port()),
@@ -321,6 +330,10 @@ impl Session {
             shoal_swarm::ut_metadata::UT_METADATA.into(),
             shoal_swarm::ut_metadata::UT_METADATA_ID,
         );
+        if pex {
+            ext.m
+                .insert(shoal_swarm::pex::UT_PEX.into(), shoal_swarm::pex::UT_PEX_ID);
+        }
         let shared = Arc::new(TorrentShared {
             torrent: torrent.clone(),
             info_hash,

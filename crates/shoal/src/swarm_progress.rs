@@ -45,13 +45,14 @@ fn line(label: &str, s: &TorrentStats) -> String {
         s.bytes_have as f64 * 100.0 / s.total_length as f64
     };
     format!(
-        "{label}: {pct:.1}% ({}/{} pieces) down {}/s up {}/s eta {} peers {}",
+        "{label}: {pct:.1}% ({}/{} pieces) down {}/s up {}/s eta {} peers {} ({})",
         s.pieces_have,
         s.piece_count,
         human_bytes(s.download_rate),
         human_bytes(s.upload_rate),
         eta(s),
-        s.peers
+        s.peers,
+        s.peers_by_source.summary()
     )
 }
 
@@ -78,12 +79,13 @@ impl SwarmProgress {
                         let s = handle.stats();
                         bar.set_position(s.bytes_have);
                         bar.set_message(format!(
-                            "{} ↓ {}/s ↑ {}/s eta {} peers {}",
+                            "{} ↓ {}/s ↑ {}/s eta {} peers {} ({})",
                             label(),
                             human_bytes(s.download_rate),
                             human_bytes(s.upload_rate),
                             eta(&s),
-                            s.peers
+                            s.peers,
+                            s.peers_by_source.summary()
                         ));
                         std::thread::sleep(Duration::from_millis(200));
                     }

@@ -12,6 +12,7 @@
 //!   anti-snubbing).
 //! * [`rate`] — sliding-window rate estimation and token buckets.
 //! * [`peer`] — the protocol state of one connection.
+//! * [`pex`] — peer exchange (BEP 11): messages and per-peer bounds.
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
 //! * [`ut_metadata`] — BEP 9 metadata messages; [`ut_metadata_fetch`]
 //!   assembles the info dictionary of a magnet link from several peers.
@@ -27,6 +28,7 @@ pub mod bitfield;
 pub mod choker;
 pub mod fixed_hash;
 pub mod peer;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod sim;

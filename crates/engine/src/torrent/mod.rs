@@ -3,7 +3,7 @@
 
 mod signal;
 
-pub use shoal_swarm::torrent::Contribution;
+pub use shoal_swarm::torrent::{Contribution, PeerSource, SourceCounts};
 pub(crate) use shoal_swarm::torrent::{Refusal, TorrentState};
 pub(crate) use signal::PeerSignal;
 
@@ -54,6 +54,10 @@ pub struct TorrentStats {
     /// Memory held by the torrent's peer bookkeeping (peer states with
     /// their outboxes and queues, addresses to dial, bans), in bytes.
     pub peer_memory: u64,
+    /// Connected peers, by where their address came from.
+    pub peers_by_source: SourceCounts,
+    /// New addresses learned over the session, by source.
+    pub learned_by_source: SourceCounts,
 }
 
 /// The torrent's pure state and the signals of its peers' tasks, under
@@ -250,17 +254,30 @@ impl TorrentShared {
             peers_seen: st.peers_seen(),
             complete: st.is_complete(),
             peer_memory: st.peer_memory() as u64,
+            peers_by_source: st.connected_by_source(),
+            learned_by_source: st.learned_by_source(),
         }
     }
 
-    /// Add peer addresses to dial.
+    /// Add peer addresses to dial: `explicit` ones are the user's,
+    /// others a tracker's.
     pub fn add_peers(&self, addrs: &[SocketAddr], explicit: bool) {
+        let source = if explicit {
+            PeerSource::User
+        } else {
+            PeerSource::Tracker
+        };
+        self.add_peers_from(addrs, source);
+    }
+
+    /// Add peer addresses to dial, learned from `source`.
+    pub fn add_peers_from(&self, addrs: &[SocketAddr], source: PeerSource) {
         let now = Instant::now();
         {
             let mut st = self.lock();
             for &a in addrs {
                 if a.port() != 0 && !self.session.is_own_addr(a) {
-                    st.add_candidate(a, explicit, now);
+                    st.add_candidate_from(a, source, now);
                 }
             }
         }

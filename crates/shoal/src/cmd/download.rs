@@ -328,7 +328,13 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
     if args.json {
         let from: Vec<serde_json::Value> = contributions
             .iter()
-            .map(|c| serde_json::json!({"peer": c.peer.to_string(), "client": c.client, "bytes": c.bytes}))
+            .map(|c| serde_json::json!({"peer": c.peer.to_string(), "client": c.client, "bytes": c.bytes, "source": c.source.name()}))
+            .collect();
+        // New addresses learned over the run, by source.
+        let sources: serde_json::Map<String, serde_json::Value> = stats
+            .learned_by_source
+            .iter()
+            .map(|(s, n)| (s.name().to_owned(), n.into()))
             .collect();
         let v = serde_json::json!({
             "info_hash": info_hash,
@@ -337,6 +343,7 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
             "seconds": (seconds * 1000.0).round() / 1000.0,
             "peers": stats.peers_seen,
             "downloaded_from": from,
+            "peer_sources": sources,
         });
         println!("{v}");
     }

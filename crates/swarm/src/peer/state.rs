@@ -20,6 +20,7 @@ use shoal_wire::{ExtensionHandshake, Message, EXTENSION_HANDSHAKE_ID};
 use thiserror::Error;
 
 use crate::bitfield::Bitfield;
+use crate::pex::{PexConfig, PexError, PexPeer, PexPeerState, UT_PEX, UT_PEX_ID};
 use crate::picker::{BlockRequest, BlockStatus, PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::ut_metadata::{MetadataMessage, UT_METADATA, UT_METADATA_ID};
@@ -75,6 +76,9 @@ pub enum PeerError {
     /// outbox may hold is waiting to be sent to it.
     #[error("peer is not reading: {0} bytes waiting to be sent")]
     NotReading(usize),
+    /// Too many peer exchange (`ut_pex`) messages.
+    #[error("{0}")]
+    PexFlood(PexError),
 }
 
 /// Tunables of a [`PeerState`].
@@ -145,6 +149,9 @@ pub enum Effect {
         /// Metadata piece index.
         piece: u32,
     },
+    /// Peers the peer told us about (BEP 11), already within this
+    /// connection's bounds: candidates to dial.
+    PexPeers(Vec<PexPeer>),
 }
 
 /// A request we sent and have not seen answered.
@@ -232,6 +239,10 @@ pub struct PeerState {
     listen_port: Option<u16>,
     their_ut_metadata: Option<u8>,
     metadata_requests: u32,
+    /// Our peer exchange settings, when we speak `ut_pex` on this torrent.
+    pex_config: Option<PexConfig>,
+    /// Peer exchange with this peer, once it spoke of it.
+    pex: Option<PexPeerState>,
     /// The outbox bound: [`MAX_OUTBOX`] plus our bitfield's size.
     max_outbox: usize,
 }
@@ -283,6 +294,8 @@ impl PeerState {
             listen_port: None,
             their_ut_metadata: None,
             metadata_requests: 0,
+            pex_config: None,
+            pex: None,
             max_outbox: MAX_OUTBOX + piece_count.div_ceil(8) as usize,
         }
     }
@@ -386,6 +399,41 @@ impl PeerState {
     /// The peer's listen port from the extension handshake (`p`).
     pub fn listen_port(&self) -> Option<u16> {
         self.listen_port
+    }
+
+    /// Speak peer exchange (BEP 11) with this peer: take its `ut_pex`
+    /// messages (ours must advertise [`UT_PEX`] under [`UT_PEX_ID`]), and
+    /// let [`Self::send_pex`] send ours.
+    pub fn enable_pex(&mut self, config: PexConfig) {
+        self.pex_config = Some(config);
+    }
+
+    /// Whether a `ut_pex` message is due to this peer (it advertised the
+    /// extension and the interval has passed).
+    pub fn pex_due(&self, now: Instant) -> bool {
+        match (&self.pex, &self.pex_config) {
+            (Some(p), Some(cfg)) => p.their_id() != 0 && p.due(cfg, now),
+            _ => false,
+        }
+    }
+
+    /// Send the peer exchange message due now, given the peers we are
+    /// connected to besides this one; returns whether one was queued.
+    pub fn send_pex(&mut self, current: &[PexPeer], now: Instant) -> bool {
+        let (Some(p), Some(cfg)) = (self.pex.as_mut(), self.pex_config.as_ref()) else {
+            return false;
+        };
+        if p.their_id() == 0 {
+            return false;
+        }
+        let id = p.their_id();
+        match p.build(current, cfg, now) {
+            Some(msg) => {
+                self.send(&msg.to_message(id), now);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether there is anything to send.
@@ -794,6 +842,12 @@ impl PeerState {
                     // get details wrong and it carries nothing we need.
                     if let Ok(hs) = ExtensionHandshake::parse(&payload) {
                         self.their_ut_metadata = hs.extension_id(UT_METADATA);
+                        if self.pex_config.is_some() {
+                            let id = hs.extension_id(UT_PEX).unwrap_or(0);
+                            self.pex
+                                .get_or_insert_with(|| PexPeerState::new(id))
+                                .set_their_id(id);
+                        }
                         if let Some(reqq) = hs.reqq {
                             self.their_reqq = Some(reqq);
                             self.pipeline = self.pipeline.min(reqq.max(1));
@@ -803,6 +857,16 @@ impl PeerState {
                         }
                         if hs.p.is_some() {
                             self.listen_port = hs.p;
+                        }
+                    }
+                } else if id == UT_PEX_ID {
+                    if let Some(cfg) = &self.pex_config {
+                        let pex = self.pex.get_or_insert_with(|| PexPeerState::new(0));
+                        let peers = pex
+                            .receive(&payload, cfg, now)
+                            .map_err(PeerError::PexFlood)?;
+                        if !peers.is_empty() {
+                            effects.push(Effect::PexPeers(peers));
                         }
                     }
                 } else if id == UT_METADATA_ID {

@@ -5,10 +5,12 @@
 
 mod report;
 mod smartban;
+mod source;
 mod state;
 mod superseed;
 
 pub use report::{PeerReport, PieceReport};
+pub use source::{PeerSource, SourceCounts};
 pub use state::{
     Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, WebSeedBlock,
 };

@@ -13,9 +13,11 @@ use shoal_wire::PeerId;
 use tracing::{debug, info, warn};
 
 use super::smartban::SmartBan;
+use super::source::{PeerSource, SourceCounts};
 use super::superseed::SuperSeed;
 use crate::choker::{Choker, PeerStats};
 use crate::peer::{Effect, PeerError, PeerState};
+use crate::pex::{PexConfig, PexPeer, FLAG_REACHABLE, FLAG_SEED};
 use crate::picker::{PiecePicker, BLOCK_SIZE};
 use crate::rate::RateEstimator;
 use crate::webseed::WebSeeds;
@@ -44,6 +46,9 @@ pub struct PeerSlot {
     pub peer_id: PeerId,
     /// We dialed it.
     pub outgoing: bool,
+    /// Where we learned its address ([`PeerSource::Incoming`] if it
+    /// connected to us).
+    pub source: PeerSource,
 }
 
 impl PeerSlot {
@@ -92,6 +97,8 @@ pub struct Contribution {
     pub client: String,
     /// Payload bytes received from it and stored.
     pub bytes: u64,
+    /// Where its address came from.
+    pub source: PeerSource,
 }
 
 /// A peer address we may connect to.
@@ -107,6 +114,8 @@ pub struct Candidate {
     pub busy: bool,
     /// It turned out to be ourselves.
     pub is_self: bool,
+    /// Where the address came from first.
+    pub source: PeerSource,
 }
 
 /// Bounds on what the network can make a torrent hold.
@@ -181,6 +190,11 @@ pub struct TorrentState {
     /// Bounds on what peers and trackers can make us hold.
     pub limits: Limits,
     contributions: HashMap<SocketAddr, Contribution>,
+    /// Peer exchange (BEP 11) settings; `None` speaks none (private
+    /// torrents, BEP 27).
+    pub pex: Option<PexConfig>,
+    /// New candidate addresses taken, per source.
+    learned: SourceCounts,
     peers_seen: HashSet<PeerId>,
     /// Payload bytes received and stored.
     pub downloaded: u64,
@@ -221,6 +235,8 @@ impl TorrentState {
             candidates: HashMap::default(),
             limits: Limits::default(),
             contributions: HashMap::default(),
+            pex: None,
+            learned: SourceCounts::default(),
             peers_seen: HashSet::default(),
             downloaded: 0,
             uploaded: 0,
@@ -324,11 +340,28 @@ impl TorrentState {
         self.picker.is_finished()
     }
 
-    /// Add a candidate address (from a tracker, a peer or the user).
-    /// Returns whether it is (now or already) on the list: a full list
-    /// takes a new address only in place of one that failed to connect,
-    /// and user-given (`explicit`) addresses always get in.
+    /// Add a candidate address given by the user (`explicit`) or a
+    /// tracker; see [`Self::add_candidate_from`].
     pub fn add_candidate(&mut self, addr: SocketAddr, explicit: bool, now: Instant) -> bool {
+        let source = if explicit {
+            PeerSource::User
+        } else {
+            PeerSource::Tracker
+        };
+        self.add_candidate_from(addr, source, now)
+    }
+
+    /// Add a candidate address learned from `source`. Returns whether it
+    /// is (now or already) on the list: a full list takes a new address
+    /// only in place of one that failed to connect, and user-given
+    /// ([`PeerSource::User`]) addresses always get in.
+    pub fn add_candidate_from(
+        &mut self,
+        addr: SocketAddr,
+        source: PeerSource,
+        now: Instant,
+    ) -> bool {
+        let explicit = source == PeerSource::User;
         if self.banned.contains(&addr.ip()) {
             return false;
         }
@@ -349,8 +382,10 @@ impl TorrentState {
                 next_attempt: now,
                 busy: false,
                 is_self: false,
+                source,
             },
         );
+        self.learned.add(source);
         true
     }
 
@@ -543,7 +578,15 @@ impl TorrentState {
         }
         let key = PeerKey(self.next_key);
         self.next_key += 1;
-        let state = make_state(key);
+        let mut state = make_state(key);
+        if let Some(cfg) = &self.pex {
+            state.enable_pex(cfg.clone());
+        }
+        let source = match self.candidates.get(&addr) {
+            Some(c) if outgoing => c.source,
+            _ if outgoing => PeerSource::User,
+            _ => PeerSource::Incoming,
+        };
         if self.super_seeding() {
             if let Some(ss) = self.super_seed.as_mut() {
                 ss.add_peer(key);
@@ -558,6 +601,7 @@ impl TorrentState {
                 addr,
                 peer_id,
                 outgoing,
+                source,
             },
         );
         Ok(key)
@@ -665,6 +709,7 @@ impl TorrentState {
                 peer: slot.public_addr(),
                 client: client.clone(),
                 bytes: 0,
+                source: slot.source,
             });
         e.client = client;
         e.bytes += slot.state.downloaded();
@@ -681,6 +726,7 @@ impl TorrentState {
                         peer: slot.public_addr(),
                         client: slot.client(),
                         bytes: 0,
+                        source: slot.source,
                     });
                 e.bytes += slot.state.downloaded();
             }
@@ -724,6 +770,7 @@ impl TorrentState {
         // received in the picker: they must still be stored (the hash check
         // vouches for them), or their pieces would never complete.
         let mut interest_changed = false;
+        let mut pex_learned = Vec::new();
         let mut bytes = 0u64;
         let sender = self.peers.get(&key).map(|s| s.addr.ip());
         // With a single source no piece can be mixed: no fingerprint needed.
@@ -746,6 +793,10 @@ impl TorrentState {
                 }
                 false
             }
+            Effect::PexPeers(peers) => {
+                pex_learned.extend(peers.iter().copied());
+                false
+            }
             Effect::Store { block, data, .. } => {
                 bytes += u64::from(block.length);
                 if let Some(id) = sender {
@@ -765,6 +816,11 @@ impl TorrentState {
         if bytes > 0 {
             self.downloaded += bytes;
             self.down_rate.record(now, bytes);
+        }
+        if self.pex.is_some() {
+            for p in pex_learned {
+                self.add_candidate_from(p.addr, PeerSource::Pex, now);
+            }
         }
         if let Err(e) = result {
             self.remove_peer(key, &e.to_string(), now);
@@ -868,7 +924,63 @@ impl TorrentState {
         if self.choker.is_due(now) {
             self.rechoke(now);
         }
+        self.send_pex(now);
         dropped
+    }
+
+    /// Send peer exchange messages to the peers they are due to: each
+    /// hears of our other peers whose listening address we know.
+    fn send_pex(&mut self, now: Instant) {
+        if self.pex.is_none() || !self.peers.values().any(|p| p.state.pex_due(now)) {
+            return;
+        }
+        let mut current: Vec<(PeerKey, PexPeer)> = self
+            .peers
+            .iter()
+            .filter_map(|(k, p)| {
+                // An incoming peer's port is ephemeral unless it told us
+                // its listening port.
+                let addr = if p.outgoing {
+                    p.addr
+                } else {
+                    SocketAddr::new(p.addr.ip(), p.state.listen_port()?)
+                };
+                let mut flags = 0;
+                if p.outgoing {
+                    flags |= FLAG_REACHABLE;
+                }
+                if self.picker.peer_pieces(*k).is_some_and(|b| b.is_complete()) {
+                    flags |= FLAG_SEED;
+                }
+                Some((*k, PexPeer { addr, flags }))
+            })
+            .collect();
+        current.sort_unstable_by_key(|(k, _)| *k);
+        let mut others = Vec::with_capacity(current.len());
+        for (&key, slot) in self.peers.iter_mut() {
+            if !slot.state.pex_due(now) {
+                continue;
+            }
+            others.clear();
+            others.extend(current.iter().filter(|(k, _)| *k != key).map(|(_, p)| *p));
+            if slot.state.send_pex(&others, now) {
+                self.actions.push(Action::Wake(key));
+            }
+        }
+    }
+
+    /// New candidate addresses taken over the session, per source.
+    pub fn learned_by_source(&self) -> SourceCounts {
+        self.learned
+    }
+
+    /// Connected peers per source.
+    pub fn connected_by_source(&self) -> SourceCounts {
+        let mut c = SourceCounts::default();
+        for p in self.peers.values() {
+            c.add(p.source);
+        }
+        c
     }
 
     fn rechoke(&mut self, now: Instant) {
