@@ -18,7 +18,8 @@
 //! On top of them, [`Session`] is the tokio engine: it listens for peers,
 //! and for each torrent ([`TorrentHandle`]) dials tracker and user peers,
 //! downloads with the picker, uploads under the choker, verifies through
-//! [`storage`] and announces to trackers.
+//! [`storage`] and announces to trackers; [`webseed`] adds HTTP sources
+//! (BEP 19).
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
@@ -34,6 +35,7 @@ mod session;
 pub mod storage;
 mod swarm_hashes;
 pub mod torrent;
+pub mod webseed;
 
 pub use shoal_swarm::{bitfield, choker, picker, rate, ut_metadata, PeerKey};
 
@@ -42,3 +44,4 @@ pub use session::{AddTorrentOptions, Session, SessionConfig};
 pub use shoal_dht::DriverConfig as DhtConfig;
 pub use shoal_mse::Policy as EncryptionPolicy;
 pub use torrent::{Contribution, PeerSource, SourceCounts, TorrentHandle, TorrentStats};
+pub use webseed::{WebSeedInfo, WebSeedSettings, WebSeedStatus};

@@ -71,6 +71,8 @@ pub struct SessionConfig {
     /// Peer exchange (BEP 11) with peers that speak it, on non-private
     /// torrents.
     pub pex: bool,
+    /// Web seeds (BEP 19): on by default.
+    pub web_seed: crate::webseed::WebSeedSettings,
 }
 
 impl Default for SessionConfig {
@@ -96,6 +98,7 @@ impl Default for SessionConfig {
             encryption: shoal_mse::Policy::Prefer,
             dht: None,
             pex: true,
+            web_seed: crate::webseed::WebSeedSettings::default(),
         }
     }
 }
@@ -378,6 +381,7 @@ impl Session {
                 )));
             }
         }
+        tasks.extend(crate::webseed::spawn(&shared));
         shared.add_peers(&opts.peers, true);
         debug!(info_hash = %torrent.info_hash, complete, "torrent added");
         Ok((

@@ -37,8 +37,11 @@ pub struct TorrentStats {
     pub bytes_have: u64,
     /// Total size of the torrent.
     pub total_length: u64,
-    /// Payload bytes received from peers and stored, this session.
+    /// Payload bytes received (from peers and web seeds) and stored, this
+    /// session.
     pub downloaded: u64,
+    /// The part of `downloaded` that came from web seeds (BEP 19).
+    pub web_seed_downloaded: u64,
     /// Payload bytes sent to peers, this session.
     pub uploaded: u64,
     /// Current download rate, bytes/s.
@@ -247,6 +250,7 @@ impl TorrentShared {
             bytes_have,
             total_length: layout.total_length,
             downloaded: st.downloaded,
+            web_seed_downloaded: st.web_seed_downloaded(),
             uploaded: st.uploaded,
             download_rate: st.down_rate.rate(now),
             upload_rate: st.up_rate.rate(now),
@@ -384,6 +388,11 @@ impl TorrentHandle {
     /// Peers that sent us data, most first.
     pub fn contributions(&self) -> Vec<Contribution> {
         self.shared.lock().contributions()
+    }
+
+    /// The torrent's web seeds (BEP 19): bytes received, failures, status.
+    pub fn web_seeds(&self) -> Vec<crate::WebSeedInfo> {
+        self.shared.lock().web_seeds(Instant::now())
     }
 
     /// Add peers to connect to (`explicit` ones are retried for ever).
