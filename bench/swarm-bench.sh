@@ -35,9 +35,8 @@
 #
 # Also printed per swarm: the bytes every peer read from the block device
 # (/proc/PID/io read_bytes, sampled just before the peers are stopped),
-# against the bytes the leechers uploaded to one another (N*F received in
-# all, less what the seeder sent: its wchar, which is nearly all socket
-# writes). A piece a leecher serves from the page cache costs no read.
+# beside the N*F bytes the leechers received in all. A piece a leecher
+# serves to another from the page cache costs no read.
 set -euo pipefail
 # Loopback only: Shoal's DHT gets no well-known routers to contact.
 export SHOAL_DHT_ROUTERS=""
@@ -181,10 +180,9 @@ run_swarm() {
         done
         sleep 0.1
     done
-    local io_field seed_read seed_sent leech_read=0 p r
+    local io_field seed_read leech_read=0 p r
     io_field() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/io" 2>/dev/null || echo 0; }
     seed_read=$(io_field read_bytes "$seeder_pid")
-    seed_sent=$(io_field wchar "$seeder_pid")
     for p in "${lpids[@]}"; do
         r=$(io_field read_bytes "$p")
         leech_read=$((leech_read + ${r:-0}))
@@ -204,7 +202,7 @@ run_swarm() {
         ok=$((ok + 1))
     done
     rm -rf "$work"/l*
-    echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok ${seed_read:-0} $leech_read ${seed_sent:-0}"
+    echo "$(awk -v s="$start" -v e="$last" 'BEGIN{ print e - s }') $ok ${seed_read:-0} $leech_read"
 }
 
 declare -A result
@@ -219,9 +217,9 @@ awk -v f="$file_bytes" -v u="$u" -v d="$d" -v n="$n" -v t="$tstar" 'BEGIN{
     printf "T* = max(F/u_s = %.1f s, F/min d_i = %s, N*F/(u_s+sum u_i) = %.1f s) = %.1f s\n",
         f/u, (d > 0) ? sprintf("%.1f s", f/d) : "0", n*f/(u+n*u), t }'
 printf '%-20s %9s %7s %10s %14s %14s %16s\n' swarm "T (s)" "T/T*" verified \
-    "seed read MiB" "leech read MiB" "leech upload MiB"
+    "seed read MiB" "leech read MiB" "received MiB"
 for kind in $swarms; do
-    read -r t ok sread lread ssent <<<"${result[$kind]}"
+    read -r t ok sread lread <<<"${result[$kind]}"
     case $kind in
         shoal) name=Shoal ;;
         shoal-ss) name="Shoal (super-seed)" ;;
@@ -230,8 +228,7 @@ for kind in $swarms; do
         *) name=libtorrent ;;
     esac
     awk -v k="$name" -v t="$t" -v s="$tstar" -v ok="$ok" -v n="$n" -v sr="$sread" \
-        -v lr="$lread" -v ss="$ssent" -v f="$file_bytes" 'BEGIN{
-        up = n * f - ss; if (up < 0) up = 0;
+        -v lr="$lread" -v f="$file_bytes" 'BEGIN{
         printf "%-20s %9.1f %7.2f %7d/%d %14.1f %14.1f %16.1f\n", k, t, t/s, ok, n,
-            sr / 1048576, lr / 1048576, up / 1048576 }'
+            sr / 1048576, lr / 1048576, n * f / 1048576 }'
 done
