@@ -50,7 +50,7 @@ fn transmission_remote_drives_the_daemon() {
     let root = dir.path().join("dl");
     let hash = hash_password("sesame");
     let config = format!("[api]\npassword_hash = \"{hash}\"\n");
-    let mut d = Daemon::start("daemon", dir.path(), &root, &config, &[]);
+    let d = Daemon::start("daemon", dir.path(), &root, &config, &[]);
     let auth = Some("shoal:sesame");
 
     // Without credentials, and with wrong ones: refused.

@@ -61,9 +61,21 @@ impl Daemon {
     /// Start `shoal daemon` with its state in `dir/state`, downloads
     /// under `root`, a config file with `config` (TOML) and extra args.
     pub fn start(name: &str, dir: &Path, root: &Path, config: &str, extra: &[&str]) -> Daemon {
+        let state = dir.join(format!("{name}-state"));
+        Daemon::start_in(name, dir, &state, root, config, extra)
+    }
+
+    /// [`Daemon::start`] with the state directory given.
+    pub fn start_in(
+        name: &str,
+        dir: &Path,
+        state: &Path,
+        root: &Path,
+        config: &str,
+        extra: &[&str],
+    ) -> Daemon {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).expect("write config");
-        let state = dir.join(format!("{name}-state"));
         let mut cmd = shoal();
         cmd.env("SHOAL_LOG", "info,shoal_engine=warn")
             .arg("daemon")
@@ -72,7 +84,7 @@ impl Daemon {
             .arg("--api")
             .arg("127.0.0.1:0")
             .arg("--state-dir")
-            .arg(&state)
+            .arg(state)
             .arg("--download-root")
             .arg(root)
             .args(["--listen", "127.0.0.1:0", "--no-dht"])
@@ -129,9 +141,9 @@ impl Daemon {
         )
     }
 
-    /// Whether the process still runs.
-    pub fn alive(&mut self) -> bool {
-        self.log.proc.is_running()
+    /// Whether the daemon still serves its API.
+    pub fn alive(&self) -> bool {
+        TcpStream::connect(self.api).is_ok()
     }
 }
 
