@@ -134,14 +134,24 @@ pub async fn run(
         .map(|d| tokio::spawn(crate::watch::run(registry.clone(), d)));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let closing = state.shutdown.clone();
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        tokio::select! {
-            _ = stop => info!("signal received: stopping"),
-            _ = closing.notified() => info!("session-close received: stopping"),
-        }
+        let _ = quit_rx.await;
     });
-    if let Err(e) = server.await {
-        warn!(error = %e, "HTTP server failed");
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        _ = stop => info!("signal received: stopping"),
+        _ = closing.notified() => info!("session-close received: stopping"),
+        r = &mut server => warn!(result = ?r, "HTTP server ended"),
+    }
+    let _ = quit_tx.send(());
+    // Open connections (an event stream never ends by itself) get a moment
+    // to finish, then are dropped.
+    if tokio::time::timeout(Duration::from_secs(2), &mut server)
+        .await
+        .is_err()
+    {
+        server.abort();
     }
     ticker.abort();
     if let Some(w) = watcher {
