@@ -8,6 +8,10 @@
 # once with SHA-256 (v2) and, for hybrid, once more with SHA-1, at
 # openssl's single-thread rates × cores.
 #
+# Then a v2 transfer of the same size over loopback, Shoal→Shoal against
+# libtorrent→libtorrent (bench/transfer-bench.sh with META=--v2), and the
+# ratio (goal: Shoal at least 2× libtorrent).
+#
 # usage: bench/create-v2-bench.sh [SIZE_MiB=1024]   (SHOAL_BIN=path skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,3 +104,7 @@ printf '%-34s %8.3f %10s\n' "mktorrent -t $cores (v1)" "$t_mk" "$(mbps "$t_mk")"
 printf '%-34s %8.3f %10s\n' "ceiling v1 (sha1 x $cores)" "$c_v1" "$(mbps "$c_v1")"
 echo "openssl single-thread: sha1 ${sha1_kb} kB/s, sha256 ${sha256_kb} kB/s"
 echo "v2 info-hash shoal=$h_s libtorrent=$h_l $([ "$h_s" = "$h_l" ] && echo same || echo DIFFERENT)"
+
+echo
+echo "v2 loopback transfer (${size_mib} MiB, 1 MiB pieces): Shoal->Shoal vs libtorrent->libtorrent"
+SHOAL_BIN=$shoal META=--v2 PAIRS="shoal-shoal lt-lt" bench/transfer-bench.sh "$size_mib"

@@ -38,6 +38,7 @@
 #   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
 #   TIMEOUT=secs    per transfer (default 300)
 #   PAIRS="shoal-shoal lt-lt tr-tr shoal-lt lt-shoal"  which pairs to run
+#   META=--v1|--v2|--hybrid  the torrent's version (default: shoal create's)
 #   ROUNDS=n        interleaved rounds of every pair (default 3); medians
 #                   are printed, with each round's MB/s
 set -euo pipefail
@@ -123,7 +124,7 @@ tr_add() { # RPC_PORT TORRENT
 data=$work/seed/data.bin
 mkdir -p "$work/seed"
 head -c $((size_mib << 20)) /dev/urandom > "$data"
-"$shoal" create "$data" -o "$work/t.torrent" --piece-length 1M --json > "$work/create.json"
+"$shoal" create "$data" -o "$work/t.torrent" --piece-length 1M ${META:-} --json > "$work/create.json"
 hash=$(sed 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/' "$work/create.json")
 orig_sum=$(sha256sum < "$data")
 orig_size=$(stat -c %s "$data")

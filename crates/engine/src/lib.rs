@@ -27,6 +27,8 @@
 mod announce;
 mod dht_announce;
 mod error;
+mod hash_exchange;
+mod layer_fetch;
 pub mod limiter;
 mod metadata_fetch;
 pub mod peer;

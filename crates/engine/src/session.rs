@@ -444,12 +444,23 @@ impl Session {
         addrs.retain(|a| !self.shared.is_own_addr(*a));
         addrs.sort_unstable();
         addrs.dedup();
+        let addrs_for_layers = addrs.clone();
         let info =
             crate::metadata_fetch::fetch_metadata(&self.shared, magnet.info_hash.0, addrs, timeout)
                 .await
                 .map_err(|e| EngineError::Fatal(e.to_string()))?;
         let mut torrent = Torrent::from_info_bytes(&info)
             .map_err(|e| EngineError::InvalidTorrent(e.to_string()))?;
+        // BEP 52: a v2 dictionary has no piece layers; ask peers for them.
+        crate::layer_fetch::fetch_piece_layers(
+            &mut torrent,
+            magnet.info_hash.0,
+            self.shared.peer_id,
+            &addrs_for_layers,
+            timeout,
+        )
+        .await
+        .map_err(EngineError::Fatal)?;
         torrent.trackers = tiers;
         Ok(torrent)
     }

@@ -2,8 +2,10 @@
 //! libtorrent creates the torrent (odd sizes, an empty file, and for a
 //! hybrid its padding files), seeds it, and `shoal download` fetches every
 //! file byte for byte; then `shoal seed` serves that copy to a libtorrent
-//! leecher. Padding is never written to disk. Loopback only, every wait
-//! bounded.
+//! leecher. Padding is never written to disk. With a magnet link
+//! (`urn:btmh`, and both hashes for a hybrid) each side gets the info
+//! dictionary and the piece layers (BEP 52 hash requests, proven against
+//! each file's root) from the other. Loopback only, every wait bounded.
 
 mod common;
 
@@ -184,7 +186,13 @@ fn round_trip(kind: &str, multi: bool, magnet: bool) {
     let addr = seed.listening();
     seed.wait_for("seeding ", LIMIT);
     let out2 = work.join("out2");
-    let (mut leech, _) = lt_node(work, "lt-leech", &t, &out2, &["--peer", &addr.to_string()]);
+    let (mut leech, _) = lt_node(
+        work,
+        "lt-leech",
+        &what,
+        &out2,
+        &["--peer", &addr.to_string()],
+    );
     let r = leech.finish_json(LIMIT);
     assert!(r["bytes"].as_u64().unwrap_or(0) > 0, "{case}: {r}");
     assert_same_tree(&seed_dir, &out2, &format!("{case}: libtorrent from shoal"));
@@ -208,4 +216,14 @@ fn hybrid_single_file_both_ways_with_libtorrent() {
 #[test]
 fn hybrid_multi_file_with_padding_both_ways_with_libtorrent() {
     round_trip("hybrid", true, false);
+}
+
+#[test]
+fn v2_magnet_both_ways_with_libtorrent() {
+    round_trip("v2", true, true);
+}
+
+#[test]
+fn hybrid_magnet_both_ways_with_libtorrent() {
+    round_trip("hybrid", true, true);
 }

@@ -16,6 +16,8 @@
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
 //! * [`ut_metadata`] — BEP 9 metadata messages; [`ut_metadata_fetch`]
 //!   assembles the info dictionary of a magnet link from several peers.
+//! * [`hash_request`] — BEP 52 hash requests: answering them from piece
+//!   layers, and fetching a magnet link's piece layers with proofs.
 //! * [`webseed`] — web seeds (BEP 19): HTTP sources taking blocks through
 //!   the picker like peers, backed off and dropped when they fail.
 //!
@@ -27,6 +29,7 @@
 pub mod bitfield;
 pub mod choker;
 pub mod fixed_hash;
+pub mod hash_request;
 pub mod peer;
 pub mod pex;
 pub mod picker;

@@ -58,7 +58,8 @@ pub struct MetadataAssembler {
 }
 
 impl MetadataAssembler {
-    /// An empty assembler for the dictionary whose SHA-1 is `info_hash`.
+    /// An empty assembler for the dictionary whose SHA-1 is `info_hash`
+    /// (or, for a v2 swarm, whose SHA-256 starts with it).
     pub fn new(info_hash: [u8; 20]) -> MetadataAssembler {
         MetadataAssembler {
             info_hash,
@@ -196,7 +197,9 @@ impl MetadataAssembler {
             return Ok(Progress::More);
         }
         let digest: [u8; 20] = Sha1::digest(&self.buf).into();
-        if digest == self.info_hash {
+        // A v2 swarm is named by the SHA-256 truncated to 20 bytes (BEP 52).
+        let v2 = shoal_metainfo::InfoHashV2::of(&self.buf).truncated().0;
+        if digest == self.info_hash || v2 == self.info_hash {
             return Ok(Progress::Complete(std::mem::take(&mut self.buf)));
         }
         let mut senders: Vec<PeerKey> = self

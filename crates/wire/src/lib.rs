@@ -2,7 +2,8 @@
 //!
 //! Pure encoding and decoding of the BitTorrent peer protocol: the
 //! handshake ([BEP 3]), the length-prefixed messages including the fast
-//! extension ([BEP 6]) and the extension protocol ([BEP 10]). Nothing here
+//! extension ([BEP 6]), the extension protocol ([BEP 10]) and the v2 hash
+//! messages (BEP 52). Nothing here
 //! touches a socket or a clock: the caller moves bytes between the network
 //! and [`bytes::BytesMut`] buffers, and this crate turns them into typed
 //! values and back.
@@ -23,6 +24,7 @@ mod decoder;
 mod error;
 mod extension;
 mod handshake;
+mod hash_msg;
 mod message;
 mod peer_id;
 
@@ -34,5 +36,9 @@ pub use decoder::{
 pub use error::{ExtensionError, HandshakeError, LimitsError, WireError};
 pub use extension::{ExtensionHandshake, EXTENSION_HANDSHAKE_ID};
 pub use handshake::{Handshake, HandshakePrefix, Reserved, PROTOCOL};
+pub use hash_msg::{
+    HashMessage, HashMessageError, HashRange, HASHES, HASH_HEADER_LEN, HASH_REJECT, HASH_REQUEST,
+    MAX_HASHES,
+};
 pub use message::{encode_piece_header, id, name_of, Message, LENGTH_PREFIX_LEN, PIECE_HEADER_LEN};
 pub use peer_id::{PeerId, SHOAL_PREFIX};

@@ -209,6 +209,11 @@ async fn read_loop(
                 }
             }
         }
+        match crate::hash_exchange::serve(t, key, &mut msgs) {
+            Ok(true) => signal.wake.notify_one(),
+            Ok(false) => {}
+            Err(e) => violation = Some(format!("protocol error: {e}")),
+        }
         if msgs.is_empty() {
             match violation {
                 Some(v) => return v,
