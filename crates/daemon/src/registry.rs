@@ -1010,6 +1010,9 @@ impl Registry {
                 });
                 if moved {
                     e.rec.activity_at = now;
+                    // Only torrents that moved data are saved again (a
+                    // seedbox of idle torrents writes nothing).
+                    e.dirty = true;
                 }
                 e.fold_stats(&stats);
                 if stats.complete {
@@ -1026,7 +1029,6 @@ impl Registry {
                 } else {
                     e.rec.seconds_downloading += 1;
                 }
-                e.dirty = true;
                 e.last_stats = Some(stats);
             }
             if save {
