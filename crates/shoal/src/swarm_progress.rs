@@ -38,6 +38,15 @@ fn eta(s: &TorrentStats) -> String {
     }
 }
 
+/// ` web 1.2 MiB` once web seeds (BEP 19) sent something, else nothing.
+fn web_part(s: &TorrentStats) -> String {
+    if s.web_seed_downloaded == 0 {
+        String::new()
+    } else {
+        format!(" web {}", human_bytes(s.web_seed_downloaded))
+    }
+}
+
 fn line(label: &str, s: &TorrentStats) -> String {
     let pct = if s.total_length == 0 {
         100.0
@@ -45,14 +54,15 @@ fn line(label: &str, s: &TorrentStats) -> String {
         s.bytes_have as f64 * 100.0 / s.total_length as f64
     };
     format!(
-        "{label}: {pct:.1}% ({}/{} pieces) down {}/s up {}/s eta {} peers {} ({})",
+        "{label}: {pct:.1}% ({}/{} pieces) down {}/s up {}/s eta {} peers {} ({}){}",
         s.pieces_have,
         s.piece_count,
         human_bytes(s.download_rate),
         human_bytes(s.upload_rate),
         eta(s),
         s.peers,
-        s.peers_by_source.summary()
+        s.peers_by_source.summary(),
+        web_part(s)
     )
 }
 
@@ -79,13 +89,14 @@ impl SwarmProgress {
                         let s = handle.stats();
                         bar.set_position(s.bytes_have);
                         bar.set_message(format!(
-                            "{} ↓ {}/s ↑ {}/s eta {} peers {} ({})",
+                            "{} ↓ {}/s ↑ {}/s eta {} peers {} ({}){}",
                             label(),
                             human_bytes(s.download_rate),
                             human_bytes(s.upload_rate),
                             eta(&s),
                             s.peers,
-                            s.peers_by_source.summary()
+                            s.peers_by_source.summary(),
+                            web_part(&s)
                         ));
                         std::thread::sleep(Duration::from_millis(200));
                     }

@@ -303,6 +303,7 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
     }
     let stats = handle.stats();
     let contributions = handle.contributions();
+    let web_seeds = handle.web_seeds();
     if args.seed {
         progress.set_message("seeding");
         eprintln!(
@@ -336,9 +337,16 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
             .iter()
             .map(|(s, n)| (s.name().to_owned(), n.into()))
             .collect();
+        // BEP 19 web seeds, with what each sent and where it stands.
+        let web: Vec<serde_json::Value> = web_seeds
+            .iter()
+            .map(|w| serde_json::json!({"url": w.url, "bytes": w.downloaded, "status": w.status.as_str(), "errors": w.errors, "bad_pieces": w.bad_pieces, "last_error": w.last_error}))
+            .collect();
         let v = serde_json::json!({
             "info_hash": info_hash,
             "bytes": stats.downloaded,
+            "web_seed_bytes": stats.web_seed_downloaded,
+            "web_seeds": web,
             "total_length": stats.total_length,
             "seconds": (seconds * 1000.0).round() / 1000.0,
             "peers": stats.peers_seen,
