@@ -75,7 +75,12 @@ export async function addTorrent(src, opts) {
   const d = await request("POST", "torrents", body);
   const t = d && typeof d === "object" ? normTorrent(d) : null;
   if (t && choose) {
-    await setFiles(t.id, opts.wanted, opts.priorities);
+    try {
+      await setFiles(t.id, opts.wanted, opts.priorities);
+    } catch (e) {
+      // Added but paused: nothing is downloaded that was not chosen.
+      throw new ApiError(e.status, `added paused, but the file choice failed: ${e.message}`);
+    }
     if (!opts.paused) await action(t.id, "resume");
   }
   return t;
@@ -203,14 +208,12 @@ function peerFlags(r) {
   const f = pick(r, "flags");
   if (typeof f === "string") return f;
   let s = "";
-  if (r.peer_choking === false || r.am_interested && r.peer_choking === false) s += "D";
-  else if (r.am_interested) s += "d";
-  if (r.am_choking === false && r.peer_interested) s += "U";
-  else if (r.peer_interested) s += "u";
+  if (r.am_interested) s += r.peer_choking ? "d" : "D";
+  if (r.peer_interested) s += r.am_choking ? "u" : "U";
+  if (r.outgoing === false || r.direction === "incoming") s += "I";
+  if (r.snubbed) s += "S";
   if (r.encrypted) s += "E";
-  if (r.transport === "utp" || r.utp) s += "P";
-  if (r.incoming || r.direction === "incoming") s += "I";
-  if (r.source === "pex" || r.source === "dht") s += "X";
+  if (r.transport === "utp") s += "P";
   return s;
 }
 

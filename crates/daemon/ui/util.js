@@ -32,7 +32,7 @@ export function fmtEta(s) {
 export function fmtPct(p) {
   if (p == null) return "—";
   const v = p * 100;
-  return (v >= 100 ? "100" : v.toFixed(1)) + "%";
+  return (v >= 100 ? "100" : v === 0 ? "0" : v.toFixed(1)) + "%";
 }
 
 export function fmtRatio(r) {
