@@ -16,6 +16,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+mod live;
 mod metrics;
 mod openapi;
 pub mod paths;

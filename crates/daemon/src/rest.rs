@@ -533,14 +533,38 @@ async fn patch_files(State(app): State<AppState>, Path(id): Path<String>) -> Api
 async fn peers(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = app.registry.resolve(&id)?;
     let out: Vec<Value> = match app.registry.handle(id)? {
-        Some(h) => h
-            .contributions()
-            .into_iter()
-            .map(|c| json!({ "address": c.peer.to_string(), "client": c.client, "downloaded": c.bytes }))
-            .collect(),
+        Some(h) => peer_list(&h),
         None => Vec::new(),
     };
     Ok(Json(Value::Array(out)))
+}
+
+/// Connected peers (flags, rates, totals, progress), then peers that sent
+/// data earlier and are gone (`connected: false`).
+fn peer_list(h: &shoal_engine::TorrentHandle) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut connected = std::collections::HashSet::new();
+    for p in h.peer_reports() {
+        connected.insert(p.addr);
+        out.push(json!({
+            "address": p.addr.to_string(), "client": p.client, "connected": true,
+            "direction": if p.outgoing { "outgoing" } else { "incoming" },
+            "download_rate": p.download_rate, "upload_rate": p.upload_rate,
+            "downloaded": p.downloaded, "uploaded": p.uploaded, "progress": p.progress,
+            "am_choking": p.am_choking, "am_interested": p.am_interested,
+            "peer_choking": p.peer_choking, "peer_interested": p.peer_interested,
+            "snubbed": p.snubbed,
+        }));
+    }
+    for c in h.contributions() {
+        if !connected.contains(&c.peer) {
+            out.push(json!({
+                "address": c.peer.to_string(), "client": c.client, "connected": false,
+                "downloaded": c.bytes,
+            }));
+        }
+    }
+    out
 }
 
 /// The verified-piece bitfield of a torrent (BEP 3 layout).
@@ -563,11 +587,18 @@ async fn pieces(State(app): State<AppState>, Path(id): Path<String>) -> ApiResul
     let v = app.registry.view(id)?;
     let bits = piece_bits(&app, &v);
     let have: u32 = bits.iter().map(|b| b.count_ones()).sum();
-    Ok(Json(json!({
+    let mut out = json!({
         "piece_count": v.torrent.as_ref().map_or(0, |t| t.layout.piece_count),
         "bitfield": base64::engine::general_purpose::STANDARD.encode(&bits),
         "have": have,
-    })))
+    });
+    // While it runs: pieces under way, and copies of each among the peers.
+    if let Ok(Some(h)) = app.registry.handle(id) {
+        let r = h.piece_report();
+        out["downloading"] = json!(r.downloading);
+        out["availability"] = json!(r.availability);
+    }
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]
@@ -621,27 +652,48 @@ async fn bulk_remove(State(app): State<AppState>, body: Bytes) -> ApiResult<Stat
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Every torrent's (id, summary), for the event stream's `update` events.
+fn summaries(app: &AppState) -> Vec<(u64, Value)> {
+    app.registry
+        .views(None)
+        .iter()
+        .map(|v| (v.id, summary(v)))
+        .collect()
+}
+
 async fn events(
     State(app): State<AppState>,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = app.registry.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let seen = crate::live::SeenSummaries::new(&summaries(&app));
+    // Each tick sends `stats` and then, when something changed, `update`.
+    let pending: Option<SseEvent> = None;
     let stream = futures_util::stream::unfold(
-        (rx, tick, app),
-        |(mut rx, mut tick, app)| async move {
+        (rx, tick, app, seen, pending),
+        |(mut rx, mut tick, app, mut seen, mut pending)| async move {
+            if let Some(ev) = pending.take() {
+                return Some((Ok(ev), (rx, tick, app, seen, pending)));
+            }
             let ev = tokio::select! {
                 r = rx.recv() => match r {
                     Ok(ev) => SseEvent::default().event(ev.kind).json_data(&ev).unwrap_or_default(),
                     Err(RecvError::Lagged(n)) => SseEvent::default().event("lagged").data(n.to_string()),
                     Err(RecvError::Closed) => return None,
                 },
-                _ = tick.tick() => SseEvent::default()
-                    .event("stats")
-                    .json_data(app.registry.stats())
-                    .unwrap_or_default(),
+                _ = tick.tick() => {
+                    let changed = seen.changed(summaries(&app));
+                    if !changed.is_empty() {
+                        pending = Some(SseEvent::default().event("update").json_data(changed).unwrap_or_default());
+                    }
+                    SseEvent::default()
+                        .event("stats")
+                        .json_data(app.registry.stats())
+                        .unwrap_or_default()
+                }
             };
-            Some((Ok(ev), (rx, tick, app)))
+            Some((Ok(ev), (rx, tick, app, seen, pending)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())

@@ -200,6 +200,7 @@ export function normPeer(r) {
     downloaded: pick(r, "downloaded", "bytes_downloaded", "received") ?? 0,
     uploaded: pick(r, "uploaded", "bytes_uploaded", "sent") ?? 0,
     progress: (() => { const p = pick(r, "progress") ?? 0; return p > 1 ? p / 100 : p; })(),
+    connected: pick(r, "connected") ?? true,
     flags: peerFlags(r),
   };
 }

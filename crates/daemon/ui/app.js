@@ -370,7 +370,7 @@ function onRemoved(d) {
   list.remove(id); histories.delete(id); detail.onRemoved(id);
 }
 
-let live = false, liveUpdates = false, pollTimer = 0;
+let live = false, everOpen = false, pollTimer = 0;
 async function loadAll() {
   const t0 = performance.now();
   const all = await api.listTorrents();
@@ -397,29 +397,34 @@ function refetchLater(d) {
 
 function startPolling() {
   clearInterval(pollTimer);
-  // Only while the event stream is down or the daemon sends no `update`
-  // events (rates and progress of every torrent then come from a full list).
+  // Only while the event stream is down: its `update` events carry every
+  // change otherwise.
   pollTimer = setInterval(async () => {
-    if (live && liveUpdates) return;
+    if (live) return;
     try { await loadAll(); } catch { /* the banner says so */ }
   }, SAMPLE_MS);
 }
 
 async function start() {
+  // The list is asked for at once, alongside the session.
+  const listing = loadAll();
   try {
     const s = await api.getSession();
     if (s.version) $("brand-version").textContent = s.version;
   } catch (e) {
-    if (e.status === 401) { await needLogin(); return start(); }
+    if (e.status === 401) { listing.catch(() => {}); await needLogin(); return start(); }
   }
-  try { await loadAll(); } catch (e) {
+  try { await listing; } catch (e) {
     $("conn-banner").textContent = "Cannot reach the Shoal daemon: " + e.message; $("conn-banner").hidden = false;
   }
   api.openEvents((kind, d) => {
     switch (kind) {
-      case "open": live = true; $("conn-banner").hidden = true; break;
+      case "open":
+        // Reconnected: what changed meanwhile is read once.
+        if (!live && everOpen) loadAll().catch(() => {});
+        live = true; everOpen = true; $("conn-banner").hidden = true; break;
       case "lost": live = false; $("conn-banner").textContent = "Connection to the daemon lost; retrying…"; $("conn-banner").hidden = false; break;
-      case "update": liveUpdates = true; for (const t of Array.isArray(d) ? d : (d && d.torrents) || []) onTorrent(t); break;
+      case "update": for (const t of Array.isArray(d) ? d : (d && d.torrents) || []) onTorrent(t); break;
       case "removed": onRemoved(d); break;
       case "stats": globalStats = { down: d.download_rate, up: d.upload_rate, raw: d }; break;
       case "lagged": loadAll().catch(() => {}); break;

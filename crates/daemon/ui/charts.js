@@ -63,12 +63,15 @@ export function drawRateGraph(canvas, hist, now, cssHeight) {
     ctx.beginPath(); ctx.moveTo(padL, Math.round(y) + 0.5); ctx.lineTo(w - padR, Math.round(y) + 0.5); ctx.stroke();
     ctx.fillText(k === 0 ? "0" : fmtRate((max * k) / 4), padL - 6, y);
   }
+  // The span shown grows with the data, from one minute to HISTORY_SECS.
+  const span = Math.min(HISTORY_SECS, Math.max(60, hist.length ? now - hist.t[0] : 0));
+  const step = span <= 60 ? 10 : span <= 120 ? 30 : 60;
   ctx.textAlign = "center"; ctx.textBaseline = "top";
-  for (let m = 0; m <= HISTORY_SECS / 60; m++) {
-    const x = padL + gw - (gw * m * 60) / HISTORY_SECS;
-    ctx.fillText(m === 0 ? "now" : `-${m}m`, x, padT + gh + 4);
+  for (let a = 0; a <= span; a += step) {
+    const x = padL + gw - (gw * a) / span;
+    ctx.fillText(a === 0 ? "now" : a % 60 ? `-${a}s` : `-${a / 60}m`, x, padT + gh + 4);
   }
-  const X = (t) => padL + gw - ((now - t) / HISTORY_SECS) * gw;
+  const X = (t) => padL + gw - ((now - t) / span) * gw;
   const Y = (v) => padT + gh - (v / max) * gh;
   if (hist.length > 1) {
     const down = css("--down"), up = css("--up");
@@ -103,7 +106,9 @@ export function drawSpark(canvas, hist, now) {
   ctx.clearRect(0, 0, w, h);
   let max = 1;
   for (let i = 0; i < hist.length; i++) max = Math.max(max, hist.down[i], hist.up[i]);
-  const X = (t) => w - ((now - t) / HISTORY_SECS) * w;
+  // The span shown grows with the data, from one minute to HISTORY_SECS.
+  const span = Math.min(HISTORY_SECS, Math.max(60, hist.length ? now - hist.t[0] : 0));
+  const X = (t) => w - ((now - t) / span) * w;
   const Y = (v) => h - 2 - (v / max) * (h - 4);
   for (const [vals, color] of [[hist.down, css("--down")], [hist.up, css("--up")]]) {
     ctx.beginPath();

@@ -181,13 +181,13 @@ export class Detail {
 
   renderPeers(peers) {
     const tb = document.querySelector("#peers-tbl tbody");
-    peers.sort((a, b) => b.down + b.up - (a.down + a.up) || b.downloaded - a.downloaded);
-    tb.replaceChildren(...peers.map((p) => h("tr", null,
-      h("td", null, p.addr), h("td", null, p.client), h("td", { class: "num c-down" }, fmtRate(p.down)), h("td", { class: "num c-up" }, fmtRate(p.up)),
+    peers.sort((a, b) => b.connected - a.connected || b.down + b.up - (a.down + a.up) || b.downloaded - a.downloaded);
+    tb.replaceChildren(...peers.map((p) => h("tr", { class: p.connected ? null : "gone" },
+      h("td", null, p.addr), h("td", null, p.client + (p.connected ? "" : " (gone)")), h("td", { class: "num c-down" }, fmtRate(p.down)), h("td", { class: "num c-up" }, fmtRate(p.up)),
       h("td", null, p.flags),
-      h("td", null, h("div", { class: "bar" + (p.progress >= 1 ? " done" : ""), "aria-label": fmtPct(p.progress) }, h("i", { style: `width:${p.progress * 100}%` }), h("span", null, fmtPct(p.progress)))),
+      h("td", null, p.connected ? h("div", { class: "bar" + (p.progress >= 1 ? " done" : ""), "aria-label": fmtPct(p.progress) }, h("i", { style: `width:${p.progress * 100}%` }), h("span", null, fmtPct(p.progress))) : "—"),
       h("td", { class: "num" }, `${fmtBytes(p.downloaded)} / ${fmtBytes(p.uploaded)}`))));
-    if (!peers.length) tb.append(h("tr", null, h("td", { colspan: "7", class: "hint" }, "No peers connected.")));
+    if (!peers.length) tb.append(h("tr", null, h("td", { colspan: "7", class: "hint" }, "No peers.")));
   }
 
   renderTrackers(trs) {
