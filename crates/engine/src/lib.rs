@@ -30,6 +30,7 @@ mod error;
 mod hash_exchange;
 mod layer_fetch;
 pub mod limiter;
+mod listen;
 mod metadata_fetch;
 pub mod peer;
 pub mod resume;

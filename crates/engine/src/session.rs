@@ -29,6 +29,9 @@ use crate::EngineError;
 pub struct SessionConfig {
     /// Addresses to listen on, tried in order until one binds.
     pub listen: Vec<SocketAddr>,
+    /// When the address that binds is `0.0.0.0:P`, also listen on `[::]:P`
+    /// (IPv6 only), so IPv6 peers reach us on the same port.
+    pub dual_stack: bool,
     /// Our peer id.
     pub peer_id: PeerId,
     /// Most peers connected per torrent.
@@ -81,6 +84,7 @@ impl Default for SessionConfig {
             listen: (6881..=6889)
                 .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
                 .collect(),
+            dual_stack: true,
             peer_id: PeerId::generate(),
             max_peers: 50,
             max_connections: 200,
@@ -191,43 +195,33 @@ impl SessionShared {
 pub struct Session {
     shared: Arc<SessionShared>,
     listener: tokio::task::JoinHandle<()>,
+    listen_addrs: Vec<SocketAddr>,
 }
 
 impl Session {
     /// Bind the listening socket and start accepting connections.
     pub async fn start(config: SessionConfig) -> Result<Session, EngineError> {
-        let mut last_err = None;
-        let mut bound = None;
-        for addr in &config.listen {
-            match TcpListener::bind(addr).await {
-                Ok(l) => {
-                    bound = Some(l);
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
         let addrs = config
             .listen
             .iter()
             .map(|a| a.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        let listener = match bound {
-            Some(l) => l,
-            None => {
-                return Err(EngineError::Listen {
-                    addrs,
-                    source: last_err.unwrap_or_else(|| std::io::Error::other("no address given")),
-                })
-            }
-        };
-        let local_addr = listener
-            .local_addr()
+        let listeners = crate::listen::bind(&config.listen, config.dual_stack)
+            .await
             .map_err(|source| EngineError::Listen {
                 addrs: addrs.clone(),
                 source,
             })?;
+        let listen_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| EngineError::Listen {
+                addrs: addrs.clone(),
+                source,
+            })?;
+        let local_addr = listen_addrs[0];
         let dht = match &config.dht {
             Some(cfg) => start_dht(local_addr, cfg.clone()).await,
             None => None,
@@ -242,14 +236,24 @@ impl Session {
             torrents: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
         });
-        info!(%local_addr, "listening");
-        let listener = tokio::spawn(accept_loop(shared.clone(), listener));
-        Ok(Session { shared, listener })
+        info!(addrs = ?listen_addrs, "listening");
+        let listener = tokio::spawn(accept_loop(shared.clone(), listeners));
+        Ok(Session {
+            shared,
+            listener,
+            listen_addrs,
+        })
     }
 
-    /// The address the session listens on.
+    /// The address the session listens on (the first, with dual stack).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Every address the session listens on: [`Session::local_addr`], then
+    /// `[::]` on the same port when dual stack added it.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.listen_addrs
     }
 
     /// Our peer id.
@@ -555,11 +559,11 @@ impl HandshakesPerIp {
     }
 }
 
-async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener) {
+async fn accept_loop(shared: Arc<SessionShared>, listeners: Vec<TcpListener>) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES));
     let per_ip = Arc::new(HandshakesPerIp::default());
-    loop {
-        match listener.accept().await {
+    for turn in 0usize.. {
+        match crate::listen::accept_any(&listeners, turn).await {
             Ok((stream, addr)) => {
                 // One host cannot take every handshake slot: past a few at
                 // once from its address, its connections are closed.

@@ -254,14 +254,13 @@ impl Transmission {
 /// `shoal tracker` on 127.0.0.1 (HTTP, 10 s announce interval); returns
 /// it and its HTTP address.
 fn shoal_tracker(work: &Path) -> (Logged, SocketAddr) {
+    shoal_tracker_at(work, "127.0.0.1:0")
+}
+
+/// `shoal tracker` with its HTTP side on `http` (10 s announce interval).
+fn shoal_tracker_at(work: &Path, http: &str) -> (Logged, SocketAddr) {
     let mut cmd = shoal();
-    cmd.args([
-        "tracker",
-        "--http",
-        "127.0.0.1:0",
-        "--announce-interval",
-        "10",
-    ]);
+    cmd.args(["tracker", "--http", http, "--announce-interval", "10"]);
     let mut t = Logged::spawn("tracker", work, &mut cmd);
     t.wait_for("listening http on ", Duration::from_secs(15));
     let addr = t
@@ -601,6 +600,135 @@ fn qbittorrent_requiring_encryption_both_ways() {
         "qBittorrent (encryption required) from shoal",
     );
     assert_eq!(report["bytes"], content_len(&seed_dir), "{report}");
+}
+
+/// A `shoal seed` at its default listen address (0.0.0.0 and [::] on one
+/// port, no DHT) serves a libtorrent that dials it at [::1]; the seed
+/// still binds only 127.0.0.1 when told so.
+#[test]
+fn libtorrent_downloads_from_shoal_over_ipv6() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 2 * MIB + 66, 29);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let mut cmd = shoal();
+    cmd.arg("seed").arg(&torrent).arg("--dir").arg(&seed_dir);
+    cmd.arg("--no-dht");
+    let mut seed = Logged::spawn("shoal-seed", work, &mut cmd);
+    let port = seed.listening().port();
+    seed.wait_for(&format!("also listening on [::]:{port}"), LIMIT);
+    seed.wait_for("seeding ", LIMIT);
+    let out = work.join("out");
+    let peer = format!("[::1]:{port}");
+    let (mut leech, _) = libtorrent(
+        work,
+        "lt-leech-v6",
+        &torrent,
+        &out,
+        &["--host", "::1", "--peer", &peer],
+    );
+    let report = leech.finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "libtorrent from shoal over [::1]");
+    assert_eq!(report["bytes"], content_len(&seed_dir), "{report}");
+    drop(seed);
+
+    // An explicit IPv4 address is the only one bound.
+    let (_seed4, addr) = shoal_seed(work, &torrent, &seed_dir, &[]);
+    assert!(std::net::TcpStream::connect(("::1", addr.port())).is_err());
+}
+
+/// `shoal download` on [::1] from a libtorrent seed on [::1].
+#[test]
+fn shoal_downloads_from_libtorrent_over_ipv6() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (seed_dir, file) = single_file(work, 2 * MIB + 67, 30);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[]);
+    let (mut lt, port) = libtorrent(
+        work,
+        "lt-seed-v6",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--host", "::1"],
+    );
+    lt.wait_for("seeding", LIMIT);
+    let out = work.join("out");
+    let peer = format!("[::1]:{port}");
+    let mut cmd = shoal();
+    cmd.arg("download").arg(&torrent).arg("--dir").arg(&out);
+    cmd.args(["--listen", "[::1]:0", "--json", "--peer", &peer]);
+    let report = Logged::spawn("shoal-v6", work, &mut cmd).finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal from libtorrent over [::1]");
+    assert_eq!(
+        bytes_from_peers(&report),
+        content_len(&seed_dir),
+        "{report}"
+    );
+    assert_eq!(
+        report["downloaded_from"][0]["peer"],
+        peer.as_str(),
+        "{report}"
+    );
+}
+
+/// `shoal tracker` on [::1] answers with `peers6` (BEP 7): a `shoal
+/// download` that knows no peer finds a Shoal and a libtorrent seed on
+/// [::1] through it and downloads from them.
+#[test]
+fn tracker_peers6_lead_shoal_to_seeds_on_ipv6() {
+    let tmp = tempdir();
+    let work = tmp.path();
+    let (_tracker, taddr) = shoal_tracker_at(work, "[::1]:0");
+    let url = format!("http://{taddr}/announce");
+    let (seed_dir, file) = single_file(work, 4 * MIB + 9, 31);
+    let torrent = work.join("t.torrent");
+    create_torrent(&file, &torrent, "64K", &[url]);
+    let mut cmd = shoal();
+    cmd.arg("seed").arg(&torrent).arg("--dir").arg(&seed_dir);
+    cmd.args(["--listen", "[::1]:0", "--upload-limit", "1M"]);
+    let mut seed = Logged::spawn("shoal-seed-v6", work, &mut cmd);
+    let seed_addr = seed.listening();
+    seed.wait_for("seeding ", LIMIT);
+    let (mut lt, lt_port) = libtorrent(
+        work,
+        "lt-seed-v6",
+        &torrent,
+        &seed_dir,
+        &["--seed", "--host", "::1", "--up", "1048576"],
+    );
+    lt.wait_for("seeding", LIMIT);
+    let announced = wait_until(Duration::from_secs(20), || {
+        tracker_stats(taddr)["seeders"].as_u64() == Some(2)
+    });
+    assert!(
+        announced,
+        "the seeds never announced: {}",
+        tracker_stats(taddr)
+    );
+
+    let out = work.join("out");
+    let mut cmd = shoal();
+    cmd.arg("download").arg(&torrent).arg("--dir").arg(&out);
+    cmd.args(["--listen", "[::1]:0", "--json"]);
+    let report = Logged::spawn("shoal-leech-v6", work, &mut cmd).finish_json(LIMIT);
+    assert_same_content(&seed_dir, &out, "shoal through peers6");
+    assert_eq!(
+        bytes_from_peers(&report),
+        content_len(&seed_dir),
+        "{report}"
+    );
+    let mut from: Vec<String> = report["downloaded_from"]
+        .as_array()
+        .expect("downloaded_from")
+        .iter()
+        .map(|p| p["peer"].as_str().unwrap_or("").to_string())
+        .collect();
+    from.sort();
+    let mut want = vec![seed_addr.to_string(), format!("[::1]:{lt_port}")];
+    want.sort();
+    assert_eq!(from, want, "{report}");
 }
 
 #[test]

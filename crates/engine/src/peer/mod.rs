@@ -3,6 +3,7 @@
 //! the pure core's [`shoal_swarm::peer`].
 
 mod connect;
+mod ext_addrs;
 mod task;
 
 pub(crate) use connect::{accept, connect, DEFAULT_HANDSHAKE_TIMEOUT};

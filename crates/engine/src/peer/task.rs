@@ -42,6 +42,16 @@ pub(crate) enum Transport {
     Encrypted(shoal_mse::EncryptedStream<TcpStream>, Vec<u8>),
 }
 
+impl Transport {
+    /// Our end of the connection.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Transport::Plain(s, _) => s.local_addr().ok(),
+            Transport::Encrypted(s, _) => s.get_ref().local_addr().ok(),
+        }
+    }
+}
+
 /// Register a handshaken connection with its torrent and run it until it
 /// closes. Returns false if the torrent refused it.
 pub(crate) async fn run(
@@ -58,6 +68,7 @@ pub(crate) async fn run(
     let signal = Arc::new(PeerSignal::default());
     let now = Instant::now();
     let peer_cfg = t.session.config.peer.clone();
+    let ext = super::ext_addrs::for_connection(&t.ext, addr, stream.local_addr());
     // A dialed connection already holds a session slot; an accepted one
     // takes one here, or is refused when the session is full.
     let _slot = if outgoing {
@@ -85,7 +96,7 @@ pub(crate) async fn run(
             t.session.config.max_peers,
             |key| {
                 let mut s = PeerState::new(key, piece_count, fast, extended, peer_cfg, now);
-                s.start(&have, Some(&t.ext), now);
+                s.start(&have, Some(&ext), now);
                 s
             },
             now,

@@ -43,7 +43,8 @@ pub struct Args {
 #[derive(clap::Args, Debug)]
 pub struct NetArgs {
     /// Address to listen on for peers (default: the first free port of
-    /// 0.0.0.0:6881-6889).
+    /// 0.0.0.0:6881-6889, and [::] on the same port for IPv6 peers); only
+    /// that address when given.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// A peer to connect to (repeatable).
@@ -123,7 +124,9 @@ impl NetArgs {
     pub fn session_config(&self, download_limit: Option<u64>) -> SessionConfig {
         let mut cfg = SessionConfig::default();
         if let Some(addr) = self.listen {
+            // Exactly the address asked for (`[::]:P` takes IPv4 too).
             cfg.listen = vec![addr];
+            cfg.dual_stack = false;
         } else {
             cfg.listen.push(SocketAddr::from(([0, 0, 0, 0], 0)));
         }
@@ -225,6 +228,9 @@ pub async fn start(
     let peers = net.resolve_peers()?;
     let session = Session::start(net.session_config(download_limit)).await?;
     eprintln!("listening on {}", session.local_addr());
+    for a in &session.local_addrs()[1..] {
+        eprintln!("also listening on {a}");
+    }
     let torrent = match source {
         Source::Torrent(t) => *t,
         Source::Magnet(m) => {

@@ -5,7 +5,7 @@ usage: lt_node.py TORRENT|MAGNET SAVE_DIR PORT [--seed] [--peer HOST:PORT]...
                   [--up BYTES/S] [--down BYTES/S] [--stay] [--timeout SECS]
                   [--unchoke-slots N]
 
-Listens on 127.0.0.1:PORT (TCP only: DHT, LSD, UPnP, NAT-PMP and uTP off),
+Listens on 127.0.0.1:PORT (or --host HOST:PORT, e.g. --host ::1; TCP only: DHT, LSD, UPnP, NAT-PMP and uTP off),
 announces to the torrent's trackers and dials every --peer (again every 2 s
 until done, in case it was not up yet). Prints `listening on 127.0.0.1:PORT`
 on stderr once it listens.
@@ -28,7 +28,7 @@ import libtorrent as lt
 def dial(h, peers):
     for peer in peers:
         host, port = peer.rsplit(":", 1)
-        h.connect_peer((host, int(port)))
+        h.connect_peer((host.strip("[]"), int(port)))
 
 
 def main():
@@ -47,10 +47,13 @@ def main():
     # outgoing connections, both accepted); forced: RC4 MSE only, both
     # ways; off: plaintext only.
     p.add_argument("--enc", choices=["default", "forced", "off"], default="default")
+    # The loopback address to listen on: 127.0.0.1, or ::1 for IPv6.
+    p.add_argument("--host", default="127.0.0.1")
     a = p.parse_args()
+    host = "[%s]" % a.host if ":" in a.host else a.host
 
     s = lt.session({
-        "listen_interfaces": "127.0.0.1:%d" % a.port,
+        "listen_interfaces": "%s:%d" % (host, a.port),
         "enable_dht": False, "enable_lsd": False,
         "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
@@ -70,7 +73,7 @@ def main():
     deadline = time.time() + a.timeout
     while s.listen_port() == 0 and time.time() < deadline:
         time.sleep(0.02)
-    print("listening on 127.0.0.1:%d" % s.listen_port(), file=sys.stderr, flush=True)
+    print("listening on %s:%d" % (host, s.listen_port()), file=sys.stderr, flush=True)
 
     if a.torrent.startswith("magnet:"):
         params = lt.parse_magnet_uri(a.torrent)
