@@ -200,7 +200,6 @@ $("add-form").addEventListener("submit", async (e) => {
     }
   } else if (magnet) {
     src = magnet.startsWith("magnet:") ? { magnet } : { url: magnet };
-    if ($("add-choose").checked && magnet.startsWith("magnet:")) opts.paused = true;
   } else { $("add-error").textContent = "Choose a .torrent file or paste a magnet link."; return; }
   $("add-submit").disabled = true;
   try {
@@ -208,6 +207,8 @@ $("add-form").addEventListener("submit", async (e) => {
     $("dlg-add").close();
     if (t && t.id && t.id !== "undefined") {
       list.upsert(t);
+      // A magnet fetches its metadata running; it is paused the moment
+      // the metadata is in, and the files are chosen then.
       if (src.magnet && $("add-choose").checked) {
         if (t.hasMetadata) openPick(t.id); else pendingPick.add(t.id);
       }
@@ -222,7 +223,10 @@ $("add-form").addEventListener("submit", async (e) => {
 let pickId = null, pickFiles = [];
 async function openPick(id) {
   pendingPick.delete(id);
-  try { pickFiles = await api.getFiles(id); } catch (e) { return; }
+  try {
+    await api.action(id, "pause");
+    pickFiles = await api.getFiles(id);
+  } catch (e) { toast("Could not stop it to choose files: " + e.message); return; }
   pickId = id;
   const t = list.torrents.get(id);
   $("pick-name").textContent = t ? t.name : id;
@@ -237,7 +241,8 @@ $("pick-form").addEventListener("submit", async (e) => {
   const p = pickedFrom($("pick-list"));
   $("dlg-pick").close();
   try {
-    await api.setFiles(pickId, p.wanted, p.priorities);
+    // Everything at normal priority is what the daemon does already.
+    if (!p.wanted.every(Boolean) || p.priorities.some((x) => x !== "normal")) await api.setFiles(pickId, p.wanted, p.priorities);
     await api.action(pickId, "resume");
     refetchLater({ id: pickId });
   } catch (err) { toast("Could not start: " + err.message); }

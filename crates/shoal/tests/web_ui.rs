@@ -216,6 +216,7 @@ fn web_ui_adds_downloads_pauses_removes() {
     );
     assert_eq!(res["files_offered"], 2, "{res}");
     assert_eq!(res["files_shown"], 2, "{res}");
+    assert_eq!(res["magnet_files_offered"], 2, "{res}");
     assert!(res["peers_shown"].as_u64().unwrap_or(0) >= 1, "{res}");
     // The data the daemon wrote is the seeder's.
     let got = work.join("downloads/webui-sample/video.bin");

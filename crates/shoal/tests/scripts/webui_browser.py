@@ -37,12 +37,23 @@ def check(cond, what):
         raise AssertionError(what)
 
 
+def console_error(errors, m):
+    if m.type != "error":
+        return
+    where = (m.location or {}).get("url", "")
+    # A torrent removed while the page still asked about it: the page
+    # handles the 404 (drops the row), the browser logs it anyway.
+    if "status of 404" in m.text and "/api/torrents/" in where:
+        return
+    errors.append(f"{m.text} ({where})")
+
+
 def new_page(browser, errors, **kw):
     ctx = browser.new_context(viewport={"width": 1400, "height": 860}, **kw)
     page = ctx.new_page()
     page.set_default_timeout(STEP_MS)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: console_error(errors, m))
     return page
 
 
@@ -59,6 +70,33 @@ def api(url, method, path, body=None, headers=None):
     data = r.read()
     c.close()
     return r.status, (json.loads(data) if data and data[:1] in b"[{" else data)
+
+
+# Visible buttons, inputs and selects without an accessible name.
+UNLABELLED_JS = """() => [...document.querySelectorAll('button, input, select, [role=tab], [role=grid]')]
+  .filter(e => e.offsetParent !== null)
+  .filter(e => !(e.getAttribute('aria-label') || (e.labels && e.labels.length) || e.textContent.trim() || e.title))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+# Visible text whose contrast with its background is under WCAG AA (4.5:1).
+CONTRAST_JS = """() => {
+  const lum = (c) => { const m = c.match(/[\\d.]+/g).map(Number);
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(m[0]) + 0.7152 * f(m[1]) + 0.0722 * f(m[2]); };
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+    const a = c.match(/[\\d.]+/g); if (a && (a.length < 4 || Number(a[3]) > 0.5)) return c; }
+    return 'rgb(255,255,255)'; };
+  const bad = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.offsetParent === null || e.closest('dialog:not([open]), .toast')) continue;
+    if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(e);
+    if (st.opacity !== '1' || e.closest(':disabled')) continue;
+    const a = lum(st.color), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(e.tagName + '.' + e.className + ' ' + ratio.toFixed(2));
+  }
+  return bad; }"""
 
 
 def row(page, name):
@@ -82,6 +120,8 @@ def flow(url, torrent, artifacts):
         out["files_offered"] = page.locator("#add-file-list .fp").count()
         check(out["files_offered"] >= 1, "the add dialog lists the torrent's files")
         page.screenshot(path=os.path.join(artifacts, "add-dialog.png"))
+        out["unlabelled_controls"] = page.evaluate(UNLABELLED_JS)
+        check(not out["unlabelled_controls"], f"every control has a name: {out['unlabelled_controls']}")
         page.click("#add-submit")
         page.wait_for_selector("#dlg-add", state="hidden")
         r = row(page, name)
@@ -123,6 +163,10 @@ def flow(url, torrent, artifacts):
         page.keyboard.press("Escape")
         page.wait_for_selector("#detail", state="hidden")
         page.screenshot(path=os.path.join(artifacts, "list.png"))
+        out["unlabelled_controls"] += page.evaluate(UNLABELLED_JS)
+        out["low_contrast_light"] = page.evaluate(CONTRAST_JS)
+        check(not out["unlabelled_controls"], f"every control has a name: {out['unlabelled_controls']}")
+        check(not out["low_contrast_light"], f"light theme text contrast: {out['low_contrast_light']}")
         # Pause with the keyboard (the row is selected), then check over the API.
         r.click()
         page.click("#act-pause")
@@ -136,13 +180,18 @@ def flow(url, torrent, artifacts):
         page.emulate_media(color_scheme="dark")
         page.wait_for_timeout(300)
         page.screenshot(path=os.path.join(artifacts, "phone-dark.png"))
+        out["low_contrast_dark"] = page.evaluate(CONTRAST_JS)
+        check(not out["low_contrast_dark"], f"dark theme text contrast: {out['low_contrast_dark']}")
         r.click()
         page.wait_for_selector("#detail:not([hidden])")
-        page.wait_for_timeout(500)
+        page.click("#tab-overview")
+        page.wait_for_timeout(800)
         page.screenshot(path=os.path.join(artifacts, "phone-detail-dark.png"))
         page.keyboard.press("Escape")
         page.wait_for_selector("#detail", state="hidden")
         page.set_viewport_size({"width": 1400, "height": 860})
+        st, info = api(url, "GET", f"/api/torrents/{lst[0]['id']}")
+        magnet = info["magnet"]
         # Remove (keep data) through the dialog.
         page.click("#act-remove")
         page.wait_for_selector("#dlg-remove", state="visible")
@@ -150,6 +199,23 @@ def flow(url, torrent, artifacts):
         page.wait_for_selector("#list-empty:not([hidden])")
         st, lst = api(url, "GET", "/api/torrents")
         check(st == 200 and lst == [], f"the daemon has no torrent left: {lst}")
+        # The same torrent as a magnet link: it stops when its metadata is
+        # in, the files are offered, and it runs to the end once started.
+        page.keyboard.press("a")
+        page.wait_for_selector("#dlg-add[open]")
+        page.fill("#add-magnet", magnet)
+        page.click("#add-submit")
+        page.wait_for_selector("#dlg-pick[open] .fp", timeout=60_000)
+        out["magnet_files_offered"] = page.locator("#pick-list .fp").count()
+        check(out["magnet_files_offered"] == out["files_offered"], "the magnet's files are offered")
+        page.screenshot(path=os.path.join(artifacts, "magnet-pick.png"))
+        page.click("#dlg-pick button[type=submit]")
+        r.locator(".c-state", has_text="Seeding").wait_for(timeout=90_000)
+        r.click()
+        page.click("#act-remove")
+        page.wait_for_selector("#dlg-remove", state="visible")
+        page.click("#rm-ok")
+        page.wait_for_selector("#list-empty:not([hidden])")
         browser.close()
     out["page_errors"] = errors
     check(not errors, f"no errors in the page: {errors}")
