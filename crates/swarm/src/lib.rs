@@ -14,6 +14,7 @@
 //! * [`peer`] — the protocol state of one connection.
 //! * [`pex`] — peer exchange (BEP 11): messages and per-peer bounds.
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
+//! * [`queue`] — a multi-torrent session's queueing and seeding goals.
 //! * [`ut_metadata`] — BEP 9 metadata messages; [`ut_metadata_fetch`]
 //!   assembles the info dictionary of a magnet link from several peers.
 //! * [`hash_request`] — BEP 52 hash requests: answering them from piece
@@ -33,6 +34,7 @@ pub mod hash_request;
 pub mod peer;
 pub mod pex;
 pub mod picker;
+pub mod queue;
 pub mod rate;
 pub mod sim;
 pub mod torrent;

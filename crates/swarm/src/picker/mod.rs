@@ -5,7 +5,8 @@
 //! * the torrent geometry (piece count, piece length, total length; the last
 //!   piece may be shorter, blocks are [`BLOCK_SIZE`] bytes except the last of
 //!   each piece);
-//! * which pieces we have, and per-piece priorities (0 = skip);
+//! * which pieces we have, and per-piece priorities (0 = skip, 1–3 low,
+//!   4 normal, 5–7 high; see [`PRIORITY_NORMAL`]) and sequential mode;
 //! * every connected peer's bitfield, fed by [`PiecePicker::peer_bitfield`],
 //!   [`PiecePicker::peer_have`], [`PiecePicker::peer_have_all`] and
 //!   [`PiecePicker::peer_have_none`]. Keeping them here (rather than trusting
@@ -23,10 +24,12 @@
 //! 1. free blocks of pieces already in progress that the peer has — first
 //!    those the peer itself is already working on, then the others, rarest
 //!    first — so partial pieces are completed before new ones are started;
-//! 2. blocks of new pieces the peer has: at random while we have fewer than
+//! 2. blocks of new pieces the peer has: high-priority pieces first, in
+//!    index order; then, in sequential mode, the lowest-numbered wanted
+//!    pieces; otherwise at random while we have fewer than
 //!    [`PickerConfig::initial_random_pieces`] complete pieces (so we quickly
 //!    have something to trade), rarest first afterwards, ties broken at
-//!    random;
+//!    random, normal pieces before low-priority ones;
 //! 3. in *endgame* (every available missing piece is in progress and the peer
 //!    found no free block), blocks already requested from other peers,
 //!    bounded by [`PickerConfig::max_requests_per_block`] in flight per block.
@@ -91,6 +94,17 @@ use inflight::InFlight;
 use peers::PeerEntry;
 
 pub use geometry::{BlockRequest, BLOCK_SIZE};
+
+/// Piece priority: do not download.
+pub const PRIORITY_SKIP: u8 = 0;
+/// Piece priority: low (1–3 alike): started only when no normal or high
+/// piece the peer has can be.
+pub const PRIORITY_LOW: u8 = 1;
+/// Piece priority: normal, the default.
+pub const PRIORITY_NORMAL: u8 = 4;
+/// Piece priority: high (5–7 alike): started before any other, in index
+/// order.
+pub const PRIORITY_HIGH: u8 = 7;
 
 /// Maximum supported value of [`PickerConfig::max_requests_per_block`].
 pub const MAX_REQUESTS_PER_BLOCK: u8 = 3;
@@ -238,6 +252,15 @@ pub struct PiecePicker {
 
     inflight: InFlight,
     peers: HashMap<PeerKey, PeerEntry>,
+
+    /// Wanted pieces of high priority, started first in index order.
+    high: std::collections::BTreeSet<u32>,
+    /// Pieces of low priority (had or not).
+    low_count: u32,
+    /// Start new pieces in index order rather than rarest first.
+    sequential: bool,
+    /// No wanted piece lies below this index (sequential mode's cursor).
+    seq_from: u32,
 }
 
 impl PiecePicker {
@@ -266,13 +289,17 @@ impl PiecePicker {
             rng,
             have: Bitfield::new(len),
             wanted: Bitfield::full(len),
-            priority: vec![1; len],
+            priority: vec![PRIORITY_NORMAL; len],
             count: vec![0; len],
             seeds: 0,
             fresh: BucketOrder::with_key_one(order),
             open: OpenOrder::default(),
             inflight,
             peers: HashMap::default(),
+            high: Default::default(),
+            low_count: 0,
+            sequential: false,
+            seq_from: 0,
         })
     }
 
@@ -356,11 +383,19 @@ impl PiecePicker {
         Ok(())
     }
 
-    /// Sets the priority of a piece: 0 means "do not download"; every other
-    /// value currently means "normal". Pieces already in progress are
-    /// finished regardless.
+    /// Sets the priority of a piece: [`PRIORITY_SKIP`] (0) means "do not
+    /// download", 1–3 low, [`PRIORITY_NORMAL`] (4) normal, 5–7 high (see
+    /// the picking order). Pieces already in progress are finished
+    /// regardless.
     pub fn set_piece_priority(&mut self, index: u32, priority: u8) -> Result<(), PickerError> {
         self.geo.check_index(index)?;
+        let is_low = |p: u8| p > PRIORITY_SKIP && p < PRIORITY_NORMAL;
+        let old = self.priority[index as usize];
+        if is_low(old) && !is_low(priority) {
+            self.low_count -= 1;
+        } else if !is_low(old) && is_low(priority) {
+            self.low_count += 1;
+        }
         self.priority[index as usize] = priority;
         self.refresh_wanted(index);
         Ok(())
@@ -371,11 +406,31 @@ impl PiecePicker {
         self.priority.get(index as usize).copied().unwrap_or(0)
     }
 
+    /// Start new pieces in index order (for streaming) instead of rarest
+    /// first; high-priority pieces still go first.
+    pub fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+        self.seq_from = 0;
+    }
+
+    /// Whether new pieces are started in index order.
+    pub fn is_sequential(&self) -> bool {
+        self.sequential
+    }
+
     /// Recomputes `wanted` for a piece, interest counts and its place in
     /// the orders. O(peers) when `wanted` changes.
     fn refresh_wanted(&mut self, index: u32) {
         let i = index as usize;
         let w = !self.have.get(i) && self.priority[i] > 0;
+        if w && self.priority[i] > PRIORITY_NORMAL {
+            self.high.insert(index);
+        } else {
+            self.high.remove(&index);
+        }
+        if w {
+            self.seq_from = self.seq_from.min(index);
+        }
         if self.wanted.get(i) != w {
             let _ = self.wanted.set(i, w);
             for e in self.peers.values_mut() {

@@ -195,8 +195,9 @@ impl PiecePicker {
         }
     }
 
-    /// Phase 2: start new pieces the peer has, rarest first (or random
-    /// initially).
+    /// Phase 2: start new pieces the peer has: high priority first, then
+    /// in index order (sequential mode) or rarest first (random initially),
+    /// normal priority before low.
     fn pick_new(
         &mut self,
         peer: PeerKey,
@@ -204,6 +205,93 @@ impl PiecePicker {
         is_seed: bool,
         limit: usize,
         out: &mut Vec<BlockRequest>,
+    ) {
+        if !self.high.is_empty() {
+            self.pick_new_high(peer, bf, limit, out);
+        }
+        if out.len() >= limit {
+            return;
+        }
+        if self.sequential {
+            self.pick_new_in_order(peer, bf, limit, out);
+            return;
+        }
+        self.pick_new_rarest(peer, bf, is_seed, limit, out, false);
+        if out.len() < limit && self.low_count > 0 {
+            self.pick_new_rarest(peer, bf, is_seed, limit, out, true);
+        }
+    }
+
+    /// Whether `p` could be started now (wanted, not in progress).
+    fn startable(&self, p: u32) -> bool {
+        self.wanted.get(p as usize) && !self.inflight.is_downloading(p)
+    }
+
+    /// Starts high-priority pieces the peer has, in index order.
+    fn pick_new_high(
+        &mut self,
+        peer: PeerKey,
+        bf: &Bitfield,
+        limit: usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let need = limit - out.len();
+        let mut chosen: Vec<u32> = Vec::new();
+        let mut blocks = 0usize;
+        for &p in &self.high {
+            if blocks >= need {
+                break;
+            }
+            if bf.get(p as usize) && self.startable(p) {
+                chosen.push(p);
+                blocks += self.geo.blocks_in_piece(p) as usize;
+            }
+        }
+        for p in chosen {
+            self.start_and_take(p, peer, limit, out);
+        }
+    }
+
+    /// Sequential mode: starts the lowest-numbered pieces the peer has.
+    fn pick_new_in_order(
+        &mut self,
+        peer: PeerKey,
+        bf: &Bitfield,
+        limit: usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let n = self.geo.piece_count;
+        while self.seq_from < n && !self.wanted.get(self.seq_from as usize) {
+            self.seq_from += 1;
+        }
+        let need = limit - out.len();
+        let mut chosen: Vec<u32> = Vec::new();
+        let mut blocks = 0usize;
+        for p in self.seq_from..n {
+            if blocks >= need {
+                break;
+            }
+            if bf.get(p as usize) && self.startable(p) {
+                chosen.push(p);
+                blocks += self.geo.blocks_in_piece(p) as usize;
+            }
+        }
+        for p in chosen {
+            self.start_and_take(p, peer, limit, out);
+        }
+    }
+
+    /// Starts pieces the peer has, rarest first (or from a random place
+    /// while we have few pieces): those of normal or high priority, or
+    /// with `low`, only those of low priority.
+    fn pick_new_rarest(
+        &mut self,
+        peer: PeerKey,
+        bf: &Bitfield,
+        is_seed: bool,
+        limit: usize,
+        out: &mut Vec<BlockRequest>,
+        low: bool,
     ) {
         let n = self.geo.piece_count;
         // A non-seed peer can only have pieces with count >= 1 (key >= 2).
@@ -226,7 +314,8 @@ impl PiecePicker {
         let mut blocks = 0usize;
         for i in (start..n).chain(lo..start) {
             let p = self.fresh.at(i);
-            if bf.get(p as usize) {
+            let is_low = self.priority[p as usize] < super::PRIORITY_NORMAL;
+            if is_low == low && bf.get(p as usize) {
                 chosen.push(p);
                 blocks += self.geo.blocks_in_piece(p) as usize;
                 if blocks >= need {

@@ -773,3 +773,59 @@ fn simulation_large() {
         simulate(300, 8, seed).unwrap();
     }
 }
+
+/// The pieces of the blocks picked, in first-seen order.
+fn pieces_of(r: &[BlockRequest]) -> Vec<u32> {
+    let mut v: Vec<u32> = Vec::new();
+    for b in r {
+        if !v.contains(&b.piece) {
+            v.push(b.piece);
+        }
+    }
+    v
+}
+
+#[test]
+fn sequential_mode_starts_pieces_in_index_order() {
+    // One block per piece, every piece equally rare: rarest first would
+    // pick at random.
+    let mut p = picker(64, 16 * KIB, 7);
+    p.set_sequential(true);
+    p.peer_have_all(PeerKey(1));
+    skip_random_phase(&mut p, &[]);
+    let first = pieces_of(&p.pick_blocks(PeerKey(1), 5));
+    assert_eq!(first, [0, 1, 2, 3, 4]);
+    // Skipped pieces and pieces we have are passed over.
+    p.set_piece_priority(5, PRIORITY_SKIP).unwrap();
+    p.mark_have(6).unwrap();
+    let next = pieces_of(&p.pick_blocks(PeerKey(1), 3));
+    assert_eq!(next, [7, 8, 9]);
+    // A piece becoming wanted again below the cursor is picked next.
+    p.set_piece_priority(5, PRIORITY_NORMAL).unwrap();
+    assert_eq!(pieces_of(&p.pick_blocks(PeerKey(1), 1)), [5]);
+    p.check_invariants();
+}
+
+#[test]
+fn high_priority_first_and_low_priority_last() {
+    let mut p = picker(32, 16 * KIB, 3);
+    p.peer_have_all(PeerKey(1));
+    for i in 0..32 {
+        if i % 2 == 0 {
+            p.set_piece_priority(i, PRIORITY_LOW).unwrap();
+        }
+    }
+    p.set_piece_priority(30, PRIORITY_HIGH).unwrap();
+    p.set_piece_priority(20, PRIORITY_HIGH).unwrap();
+    // High ones first, in index order; then the 16 normal (odd) ones.
+    let r = pieces_of(&p.pick_blocks(PeerKey(1), 18));
+    assert_eq!(&r[..2], [20, 30]);
+    let mut normal = r[2..].to_vec();
+    normal.sort_unstable();
+    assert_eq!(normal, (0..32).filter(|i| i % 2 == 1).collect::<Vec<u32>>());
+    // Only then the low ones.
+    let low = pieces_of(&p.pick_blocks(PeerKey(1), 100));
+    assert_eq!(low.len(), 14);
+    assert!(low.iter().all(|i| i % 2 == 0 && *i != 20 && *i != 30));
+    p.check_invariants();
+}

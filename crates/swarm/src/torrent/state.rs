@@ -1012,6 +1012,29 @@ impl TorrentState {
         }
     }
 
+    /// Set every piece's priority (see [`PiecePicker::set_piece_priority`];
+    /// `priorities` has one entry per piece, extra or missing ones are
+    /// ignored): peers' interest follows, and peers request what became
+    /// wanted. Returns whether the torrent is now complete (every wanted
+    /// piece verified).
+    pub fn set_piece_priorities(&mut self, priorities: &[u8], now: Instant) -> bool {
+        let mut changed = false;
+        for (i, &p) in priorities.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            if self.picker.piece_priority(i) != p && self.picker.set_piece_priority(i, p).is_ok() {
+                changed = true;
+            }
+        }
+        if changed {
+            for (&key, slot) in self.peers.iter_mut() {
+                slot.state.update_interest(&self.picker, now);
+                self.actions.push(Action::Wake(key));
+            }
+            self.refill_all(now);
+        }
+        self.is_complete()
+    }
+
     /// Give every peer a chance to request blocks that became free.
     pub fn refill_all(&mut self, now: Instant) {
         for (&key, slot) in self.peers.iter_mut() {
