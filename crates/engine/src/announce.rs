@@ -55,6 +55,26 @@ fn params(t: &TorrentShared, event: Event) -> AnnounceParams {
     }
 }
 
+/// Record an announce's outcome for the torrent's tracker list.
+fn log(t: &TorrentShared, tracker: Option<String>, result: Result<usize, String>, wait: Duration) {
+    let now = std::time::SystemTime::now();
+    if let Ok(mut l) = t.trackers.lock() {
+        if tracker.is_some() {
+            l.last_tracker = tracker;
+        }
+        l.last_at = Some(now);
+        l.next_at = Some(now + wait);
+        match result {
+            Ok(peers) => {
+                l.last_peers = peers;
+                l.last_error = None;
+                l.successes += 1;
+            }
+            Err(e) => l.last_error = Some(e),
+        }
+    }
+}
+
 /// Run the announce loop for the swarm `info_hash` (one of the torrent's,
 /// see [`crate::swarm_hashes`]) until the torrent stops.
 pub(crate) async fn run(t: Arc<TorrentShared>, info_hash: [u8; 20]) {
@@ -87,19 +107,31 @@ pub(crate) async fn run(t: Arc<TorrentShared>, info_hash: [u8; 20]) {
                 }
                 info!(tracker = %resp.tracker, peers = resp.peers.len(), "announced");
                 t.add_peers(&resp.peers, false);
-                resp.interval
+                let wait = resp
+                    .interval
                     .max(resp.min_interval.unwrap_or_default())
-                    .clamp(MIN_INTERVAL, MAX_INTERVAL)
+                    .clamp(MIN_INTERVAL, MAX_INTERVAL);
+                log(
+                    &t,
+                    Some(resp.tracker.to_string()),
+                    Ok(resp.peers.len()),
+                    wait,
+                );
+                wait
             }
             Ok(Err(e)) => {
                 failures += 1;
                 warn!(error = %e, "announce failed");
-                retry_delay(failures)
+                let wait = retry_delay(failures);
+                log(&t, None, Err(e.to_string()), wait);
+                wait
             }
             Err(_) => {
                 failures += 1;
                 warn!("announce timed out");
-                retry_delay(failures)
+                let wait = retry_delay(failures);
+                log(&t, None, Err("announce timed out".into()), wait);
+                wait
             }
         };
         let sleep = tokio::time::sleep(wait);
@@ -108,6 +140,7 @@ pub(crate) async fn run(t: Arc<TorrentShared>, info_hash: [u8; 20]) {
             tokio::select! {
                 biased;
                 _ = &mut sleep => break,
+                _ = t.limits.reannounce.notified() => break,
                 r = complete.changed(), if !completed_sent => {
                     if r.is_ok() && *complete.borrow_and_update() {
                         completed_sent = true;

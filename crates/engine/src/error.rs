@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The torrent stopped because of an error (usually the disk).
     #[error("{0}")]
     Fatal(String),
+    /// No torrent with this id in the session.
+    #[error("no torrent {0} in the session")]
+    NotFound(String),
     /// An address could not be used.
     #[error("invalid peer address {0}")]
     BadPeer(SocketAddr),

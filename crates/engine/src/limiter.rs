@@ -1,35 +1,68 @@
 //! Async rate limiting over a shared [`TokenBucket`], applied at the socket
-//! edges (bytes read from and written to peers).
+//! edges (bytes read from and written to peers). A [`RateLimiter`] may be
+//! unlimited and its rate changed at any time (session and per-torrent
+//! limits, the alternative "turtle" limits); a [`Throttle`] chains the
+//! torrent's limiter and the session's, so a connection obeys both.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::rate::TokenBucket;
+use shoal_swarm::rate::TokenBucket;
 
-/// A global byte-rate limit shared by every connection.
+/// A byte-rate limit shared by many connections; unlimited or limited,
+/// changeable at run time.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     bucket: Mutex<TokenBucket>,
-    burst: u64,
+    burst: AtomicU64,
+    unlimited: AtomicBool,
 }
 
 /// Shortest sleep while waiting for tokens.
 const MIN_WAIT: Duration = Duration::from_millis(2);
 
+/// The burst allowed at `rate` bytes/s: a fifth of a second's worth, at
+/// least 16 KiB.
+fn burst_for(rate: u64) -> u64 {
+    (rate / 5).max(16 * 1024)
+}
+
 impl RateLimiter {
     /// A limit of `rate` bytes per second (`rate` > 0), with a burst of a
     /// fifth of a second's worth (at least 16 KiB).
     pub fn new(rate: u64) -> RateLimiter {
-        let burst = (rate / 5).max(16 * 1024);
+        let l = RateLimiter::unlimited();
+        l.set_rate(Some(rate));
+        l
+    }
+
+    /// A limiter that lets everything through until given a rate.
+    pub fn unlimited() -> RateLimiter {
         RateLimiter {
-            bucket: Mutex::new(TokenBucket::new(Instant::now(), rate, burst)),
-            burst,
+            bucket: Mutex::new(TokenBucket::unlimited(Instant::now())),
+            burst: AtomicU64::new(burst_for(0)),
+            unlimited: AtomicBool::new(true),
         }
+    }
+
+    /// Set the rate in bytes/s (`None` or 0: unlimited).
+    pub fn set_rate(&self, rate: Option<u64>) {
+        let rate = rate.unwrap_or(0);
+        let burst = burst_for(rate);
+        self.with(|b| b.set_limit(Instant::now(), rate, burst));
+        self.burst.store(burst, Ordering::Relaxed);
+        self.unlimited.store(rate == 0, Ordering::Release);
+    }
+
+    /// Whether everything passes at once.
+    pub fn is_unlimited(&self) -> bool {
+        self.unlimited.load(Ordering::Acquire)
     }
 
     /// The burst size: the most a caller should ask for at once.
     pub fn burst(&self) -> u64 {
-        self.burst
+        self.burst.load(Ordering::Relaxed)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut TokenBucket) -> T) -> T {
@@ -43,12 +76,15 @@ impl RateLimiter {
     /// Wait until `n` bytes may be sent, and take them.
     pub async fn acquire(&self, n: u64) {
         loop {
+            if self.is_unlimited() {
+                return;
+            }
             let wait = self.with(|b| {
                 let now = Instant::now();
                 if b.try_take(now, n) {
                     None
                 } else {
-                    Some(b.time_until(now, n.min(self.burst)))
+                    Some(b.time_until(now, n.min(self.burst())))
                 }
             });
             match wait {
@@ -63,10 +99,13 @@ impl RateLimiter {
     /// then [`RateLimiter::consume`]s what it actually read.
     pub async fn available(&self, max: u64) -> u64 {
         loop {
+            if self.is_unlimited() {
+                return max;
+            }
             let (got, wait) = self.with(|b| {
                 let now = Instant::now();
                 let got = b.available(now).min(max);
-                (got, b.time_until(now, max.min(self.burst).min(16 * 1024)))
+                (got, b.time_until(now, max.min(self.burst()).min(16 * 1024)))
             });
             if got > 0 {
                 return got;
@@ -77,7 +116,59 @@ impl RateLimiter {
 
     /// Record `n` bytes transferred.
     pub fn consume(&self, n: u64) {
-        self.with(|b| b.consume(Instant::now(), n));
+        if !self.is_unlimited() {
+            self.with(|b| b.consume(Instant::now(), n));
+        }
+    }
+}
+
+/// The limiters one direction of a connection obeys: its torrent's, then
+/// the session's.
+#[derive(Debug, Clone)]
+pub(crate) struct Throttle([Arc<RateLimiter>; 2]);
+
+impl Throttle {
+    /// Obey `torrent`'s limit and then `session`'s.
+    pub fn new(torrent: Arc<RateLimiter>, session: Arc<RateLimiter>) -> Throttle {
+        Throttle([torrent, session])
+    }
+
+    /// Whether neither limiter limits anything now.
+    pub fn is_unlimited(&self) -> bool {
+        self.0.iter().all(|l| l.is_unlimited())
+    }
+
+    /// The most to ask for at once: `max`, or the smallest limited burst.
+    pub fn batch(&self, max: u64) -> u64 {
+        self.0
+            .iter()
+            .filter(|l| !l.is_unlimited())
+            .map(|l| l.burst())
+            .fold(max, u64::min)
+    }
+
+    /// Wait until `n` bytes may be sent under both limits, and take them.
+    pub async fn acquire(&self, n: u64) {
+        for l in &self.0 {
+            l.acquire(n).await;
+        }
+    }
+
+    /// Wait until some bytes may be received under both limits; how many
+    /// (at most `max`), not taken (see [`Throttle::consume`]).
+    pub async fn available(&self, max: u64) -> u64 {
+        let mut n = max;
+        for l in &self.0 {
+            n = n.min(l.available(n).await);
+        }
+        n
+    }
+
+    /// Record `n` bytes transferred under both limits.
+    pub fn consume(&self, n: u64) {
+        for l in &self.0 {
+            l.consume(n);
+        }
     }
 }
 

@@ -129,8 +129,11 @@ pub(crate) struct SessionShared {
     pub config: SessionConfig,
     pub peer_id: PeerId,
     pub local_addr: SocketAddr,
-    pub upload_limit: Option<Arc<RateLimiter>>,
-    pub download_limit: Option<Arc<RateLimiter>>,
+    /// Global upload limit (unlimited when not set; changed at run time by
+    /// the session's settings, e.g. the alternative limits).
+    pub upload_limit: Arc<RateLimiter>,
+    /// Global download limit, as `upload_limit`.
+    pub download_limit: Arc<RateLimiter>,
     /// The session's DHT node, if it runs one.
     pub dht: Option<shoal_dht::Dht>,
     torrents: Mutex<HashMap<[u8; 20], Arc<TorrentShared>>>,
@@ -193,9 +196,12 @@ impl SessionShared {
 /// A BitTorrent session: listens for peers and runs torrents.
 #[derive(Debug)]
 pub struct Session {
-    shared: Arc<SessionShared>,
+    pub(crate) shared: Arc<SessionShared>,
     listener: tokio::task::JoinHandle<()>,
     listen_addrs: Vec<SocketAddr>,
+    /// The torrents added with [`Session::add`], and their manager task.
+    pub(crate) registry: Arc<crate::managed::Registry>,
+    pub(crate) manager: tokio::task::JoinHandle<()>,
 }
 
 impl Session {
@@ -230,18 +236,31 @@ impl Session {
             dht,
             peer_id: config.peer_id,
             local_addr,
-            upload_limit: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
-            download_limit: config.download_limit.map(|r| Arc::new(RateLimiter::new(r))),
+            upload_limit: Arc::new(limiter(config.upload_limit)),
+            download_limit: Arc::new(limiter(config.download_limit)),
             config,
             torrents: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
         });
         info!(addrs = ?listen_addrs, "listening");
         let listener = tokio::spawn(accept_loop(shared.clone(), listeners));
+        let registry = Arc::new(crate::managed::Registry::new(
+            crate::managed::types::SessionSettings {
+                upload_limit: shared.config.upload_limit,
+                download_limit: shared.config.download_limit,
+                ..Default::default()
+            },
+        ));
+        let manager = tokio::spawn(crate::managed::run_manager(
+            registry.clone(),
+            shared.clone(),
+        ));
         Ok(Session {
             shared,
             listener,
             listen_addrs,
+            registry,
+            manager,
         })
     }
 
@@ -269,15 +288,45 @@ impl Session {
         torrent: Torrent,
         opts: AddTorrentOptions,
     ) -> Result<(TorrentHandle, CheckReport), EngineError> {
+        self.shared.start_torrent(Arc::new(torrent), opts).await
+    }
+
+    /// Get the torrent of a magnet link from peers (BEP 9): `peers`, the
+    /// magnet's own `x.pe` peers and, if `use_trackers`, those its trackers
+    /// return. The torrent gets the magnet's trackers, one tier each.
+    pub async fn fetch_magnet(
+        &self,
+        magnet: &Magnet,
+        peers: &[SocketAddr],
+        use_trackers: bool,
+        timeout: Duration,
+    ) -> Result<Torrent, EngineError> {
+        self.shared
+            .fetch_magnet(magnet, peers, use_trackers, timeout)
+            .await
+    }
+
+    /// Stop accepting connections.
+    pub fn close(&self) {
+        self.listener.abort();
+    }
+}
+
+impl SessionShared {
+    /// Open, check and start a torrent (see [`Session::add_torrent`]).
+    pub(crate) async fn start_torrent(
+        self: &Arc<Self>,
+        torrent: Arc<Torrent>,
+        opts: AddTorrentOptions,
+    ) -> Result<(TorrentHandle, CheckReport), EngineError> {
         let info_hash = torrent.info_hash.0;
-        if self.shared.torrent(&info_hash).is_some() {
+        if self.torrent(&info_hash).is_some() {
             return Err(EngineError::Duplicate(torrent.info_hash.to_hex()));
         }
         let piece_length = u32::try_from(torrent.layout.piece_length)
             .map_err(|_| EngineError::InvalidTorrent("piece length over 4 GiB".into()))?;
-        let torrent = Arc::new(torrent);
         let layout = &torrent.layout;
-        let storage_cfg = self.shared.config.storage.clone();
+        let storage_cfg = self.config.storage.clone();
         let dir = opts.dir.clone();
         let t2 = torrent.clone();
         let storage = tokio::task::spawn_blocking(move || Storage::open(t2, &dir, storage_cfg))
@@ -310,26 +359,22 @@ impl Session {
         }
         let complete = picker.is_finished();
         let now = Instant::now();
-        let mut state = TorrentState::new(
-            picker,
-            Choker::new(self.shared.config.choker.clone()),
-            rng,
-            now,
-        );
+        let mut state =
+            TorrentState::new(picker, Choker::new(self.config.choker.clone()), rng, now);
         state.metadata = bytes::Bytes::copy_from_slice(&torrent.info_bytes);
-        state.limits = self.shared.config.limits.clone();
+        state.limits = self.config.limits.clone();
         if opts.super_seed {
             state.enable_super_seeding();
         }
         // BEP 27: a private torrent's peers come from its trackers only.
-        let pex = self.shared.config.pex && !torrent.private;
+        let pex = self.config.pex && !torrent.private;
         if pex {
             state.pex = Some(shoal_swarm::pex::PexConfig::default());
         }
         let mut ext = ExtensionHandshake {
-            v: Some(self.shared.config.client_name.clone()),
-            p: Some(self.shared.local_addr.port()),
-            reqq: Some(self.shared.config.peer.max_upload_queue as u32),
+            v: Some(self.config.client_name.clone()),
+            p: Some(self.local_addr.port()),
+            reqq: Some(self.config.peer.max_upload_queue as u32),
             metadata_size: Some(torrent.info_bytes.len() as u64),
             ..ExtensionHandshake::default()
         };
@@ -344,7 +389,7 @@ impl Session {
         let shared = Arc::new(TorrentShared {
             torrent: torrent.clone(),
             info_hash,
-            session: self.shared.clone(),
+            session: self.clone(),
             storage,
             state: Mutex::new(Core::new(state)),
             ext,
@@ -353,10 +398,11 @@ impl Session {
             stopping: watch::Sender::new(false),
             fatal: Mutex::new(None),
             poke: Notify::new(),
+            limits: crate::torrent::TorrentLimits::default(),
+            trackers: Mutex::new(crate::torrent::TrackerLog::default()),
         });
         {
             let mut map = self
-                .shared
                 .torrents
                 .lock()
                 .map_err(|_| EngineError::ShuttingDown)?;
@@ -377,7 +423,7 @@ impl Session {
                 tasks.push(tokio::spawn(crate::announce::run(shared.clone(), swarm)));
             }
             // BEP 27: a private torrent's peers come from its trackers only.
-            if let (Some(dht), false) = (&self.shared.dht, torrent.private) {
+            if let (Some(dht), false) = (&self.dht, torrent.private) {
                 tasks.push(tokio::spawn(crate::dht_announce::run(
                     shared.clone(),
                     dht.clone(),
@@ -397,11 +443,10 @@ impl Session {
         ))
     }
 
-    /// Get the torrent of a magnet link from peers (BEP 9): `peers`, the
-    /// magnet's own `x.pe` peers and, if `use_trackers`, those its trackers
-    /// return. The torrent gets the magnet's trackers, one tier each.
-    pub async fn fetch_magnet(
-        &self,
+    /// Get the torrent of a magnet link from peers (see
+    /// [`Session::fetch_magnet`]).
+    pub(crate) async fn fetch_magnet(
+        self: &Arc<Self>,
         magnet: &Magnet,
         peers: &[SocketAddr],
         use_trackers: bool,
@@ -418,8 +463,8 @@ impl Session {
             let mut client = shoal_tracker_client::TrackerClient::new(
                 tiers.clone(),
                 magnet.info_hash.0,
-                self.shared.peer_id.0,
-                self.shared.local_addr.port(),
+                self.peer_id.0,
+                self.local_addr.port(),
             );
             let params = shoal_tracker_client::AnnounceParams {
                 left: 1,
@@ -433,7 +478,7 @@ impl Session {
                 Err(_) => warn!("announce for the magnet's metadata timed out"),
             }
         }
-        if let Some(dht) = &self.shared.dht {
+        if let Some(dht) = &self.dht {
             if addrs.is_empty() {
                 addrs.extend(
                     crate::dht_announce::find_peers(
@@ -445,21 +490,20 @@ impl Session {
                 );
             }
         }
-        addrs.retain(|a| !self.shared.is_own_addr(*a));
+        addrs.retain(|a| !self.is_own_addr(*a));
         addrs.sort_unstable();
         addrs.dedup();
         let addrs_for_layers = addrs.clone();
-        let info =
-            crate::metadata_fetch::fetch_metadata(&self.shared, magnet.info_hash.0, addrs, timeout)
-                .await
-                .map_err(|e| EngineError::Fatal(e.to_string()))?;
+        let info = crate::metadata_fetch::fetch_metadata(self, magnet.info_hash.0, addrs, timeout)
+            .await
+            .map_err(|e| EngineError::Fatal(e.to_string()))?;
         let mut torrent = Torrent::from_info_bytes(&info)
             .map_err(|e| EngineError::InvalidTorrent(e.to_string()))?;
         // BEP 52: a v2 dictionary has no piece layers; ask peers for them.
         crate::layer_fetch::fetch_piece_layers(
             &mut torrent,
             magnet.info_hash.0,
-            self.shared.peer_id,
+            self.peer_id,
             &addrs_for_layers,
             timeout,
         )
@@ -468,16 +512,35 @@ impl Session {
         torrent.trackers = tiers;
         Ok(torrent)
     }
-
-    /// Stop accepting connections.
-    pub fn close(&self) {
-        self.listener.abort();
-    }
 }
 
 impl Drop for Session {
+    /// Stops every torrent at once: connections close and resume data is
+    /// saved (here, synchronously); trackers are not told (see
+    /// [`Session::shutdown`]).
     fn drop(&mut self) {
         self.listener.abort();
+        self.manager.abort();
+        let torrents: Vec<Arc<TorrentShared>> = match self.shared.torrents.lock() {
+            Ok(t) => t.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        for t in torrents {
+            t.stopping.send_replace(true);
+            t.lock().shut_down(Instant::now());
+            t.lock().verified_since_save = 0;
+            if let Err(e) = t.storage.storage().save_resume() {
+                warn!(error = %e, "could not save resume data");
+            }
+        }
+    }
+}
+
+/// A limiter at `rate` bytes/s, or an unlimited one.
+fn limiter(rate: Option<u64>) -> RateLimiter {
+    match rate {
+        Some(r) if r > 0 => RateLimiter::new(r),
+        _ => RateLimiter::unlimited(),
     }
 }
 
@@ -612,8 +675,8 @@ mod tests {
             },
             peer_id: PeerId::generate(),
             local_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-            upload_limit: None,
-            download_limit: None,
+            upload_limit: Arc::new(RateLimiter::unlimited()),
+            download_limit: Arc::new(RateLimiter::unlimited()),
             dht: None,
             torrents: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),

@@ -70,7 +70,7 @@ async fn metadata_requests_from_peers_that_never_read_stay_bounded() {
         let mut out = frame(&ext.to_message());
         let their_id = 3; // Shoal's ut_metadata id, from its handshake.
         for i in 0..5_000u32 {
-            let req = shoal_engine::ut_metadata::MetadataMessage::Request { piece: i % 2 };
+            let req = shoal_swarm::ut_metadata::MetadataMessage::Request { piece: i % 2 };
             out.extend(frame(&req.to_message(their_id)));
         }
         // Send everything, never read a byte.

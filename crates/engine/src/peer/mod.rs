@@ -7,4 +7,4 @@ mod ext_addrs;
 mod task;
 
 pub(crate) use connect::{accept, connect, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use shoal_swarm::peer::{Effect, PeerConfig, PeerError, PeerState};
+pub(crate) use shoal_swarm::peer::{Effect, PeerConfig, PeerState};

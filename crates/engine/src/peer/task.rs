@@ -170,7 +170,7 @@ async fn read_loop(
     let mut pending = !buf.is_empty();
     let mut msgs = Vec::with_capacity(64);
     let mut effects = Vec::with_capacity(64);
-    let limiter = t.session.download_limit.clone();
+    let limiter = t.download_throttle();
     loop {
         if signal.is_closed() {
             return "closed".into();
@@ -178,15 +178,14 @@ async fn read_loop(
         if buf.capacity() - buf.len() < chunk / 4 {
             buf.reserve(chunk);
         }
-        let want = match &limiter {
-            Some(l) => {
-                let n = tokio::select! {
-                    n = l.available(chunk as u64) => n,
-                    _ = signal.closed() => return "closed".into(),
-                };
-                n as usize
-            }
-            None => chunk,
+        let want = if limiter.is_unlimited() {
+            chunk
+        } else {
+            let n = tokio::select! {
+                n = limiter.available(chunk as u64) => n,
+                _ = signal.closed() => return "closed".into(),
+            };
+            n as usize
         };
         let read = if std::mem::take(&mut pending) {
             Ok(buf.len())
@@ -202,9 +201,7 @@ async fn read_loop(
             Ok(n) => n,
             Err(e) => return format!("read error: {e}"),
         };
-        if let Some(l) = &limiter {
-            l.consume(n as u64);
-        }
+        limiter.consume(n as u64);
         if n >= want && chunk < READ_CHUNK {
             // The peer fills whatever we offer: read more at a time.
             chunk = (chunk * 2).min(READ_CHUNK);
@@ -269,10 +266,7 @@ async fn write_loop(
 ) {
     let mut bufs: Vec<Bytes> = Vec::new();
     let mut sent_payload = 0u64;
-    let limiter = t.session.upload_limit.clone();
-    let batch = limiter
-        .as_ref()
-        .map_or(UPLOAD_BATCH, |l| l.burst().min(UPLOAD_BATCH));
+    let limiter = t.upload_throttle();
     let storage = t.storage.storage().clone();
     // Blocks read and ready to send.
     let mut ready: Option<(Vec<BlockRequest>, Vec<Bytes>)> = None;
@@ -292,7 +286,8 @@ async fn write_loop(
                 sent_payload = 0;
             }
             let mut uploads = Vec::new();
-            slot.state.next_uploads(batch, &mut uploads);
+            slot.state
+                .next_uploads(limiter.batch(UPLOAD_BATCH), &mut uploads);
             st.on_uploads_taken(key, &uploads, now);
             let Some(slot) = st.peers.get_mut(&key) else {
                 return;
@@ -314,10 +309,8 @@ async fn write_loop(
         let reading = if uploads.is_empty() {
             None
         } else {
-            if let Some(l) = &limiter {
-                let total: u64 = uploads.iter().map(|r| u64::from(r.length)).sum();
-                l.acquire(total).await;
-            }
+            let total: u64 = uploads.iter().map(|r| u64::from(r.length)).sum();
+            limiter.acquire(total).await;
             let st = storage.clone();
             Some(tokio::task::spawn_blocking(move || -> ReadBatch {
                 let r = read_blocks(&st, &uploads);

@@ -152,6 +152,47 @@ pub(crate) struct TorrentShared {
     pub fatal: Mutex<Option<String>>,
     /// Wakes the housekeeping loop early (e.g. new candidates).
     pub poke: Notify,
+    /// The torrent's own rate limits, and the reannounce signal.
+    pub limits: TorrentLimits,
+    /// What the last tracker announce gave.
+    pub trackers: Mutex<TrackerLog>,
+}
+
+/// A torrent's own rate limits (unlimited until set), obeyed before the
+/// session's, and the signal asking its announcers for an announce now.
+#[derive(Debug)]
+pub(crate) struct TorrentLimits {
+    pub upload: Arc<crate::limiter::RateLimiter>,
+    pub download: Arc<crate::limiter::RateLimiter>,
+    /// Announce now (trackers and DHT), as soon as the loop sees it.
+    pub reannounce: Notify,
+}
+
+impl Default for TorrentLimits {
+    fn default() -> Self {
+        TorrentLimits {
+            upload: Arc::new(crate::limiter::RateLimiter::unlimited()),
+            download: Arc::new(crate::limiter::RateLimiter::unlimited()),
+            reannounce: Notify::new(),
+        }
+    }
+}
+
+/// The outcome of the last announce to the torrent's trackers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrackerLog {
+    /// The tracker that answered last (or was tried last).
+    pub last_tracker: Option<String>,
+    /// When the last announce ended.
+    pub last_at: Option<std::time::SystemTime>,
+    /// Peers it returned.
+    pub last_peers: usize,
+    /// Its error, if it failed.
+    pub last_error: Option<String>,
+    /// When the next announce is due.
+    pub next_at: Option<std::time::SystemTime>,
+    /// Announces that succeeded.
+    pub successes: u64,
 }
 
 impl TorrentShared {
@@ -167,6 +208,23 @@ impl TorrentShared {
     /// Our peer id.
     pub fn peer_id(&self) -> PeerId {
         self.session.peer_id
+    }
+
+    /// The limits a connection's uploads obey: the torrent's, then the
+    /// session's.
+    pub fn upload_throttle(&self) -> crate::limiter::Throttle {
+        crate::limiter::Throttle::new(
+            self.limits.upload.clone(),
+            self.session.upload_limit.clone(),
+        )
+    }
+
+    /// The limits a connection's downloads obey.
+    pub fn download_throttle(&self) -> crate::limiter::Throttle {
+        crate::limiter::Throttle::new(
+            self.limits.download.clone(),
+            self.session.download_limit.clone(),
+        )
     }
 
     /// Whether the torrent is stopping.

@@ -163,7 +163,7 @@ async fn fetch_range(
     let range = format!("bytes={}-{}", start, start + len - 1);
     let mut resp = client.get(url).header(RANGE, range).send().await?;
     check_response(&resp, start, len, file_len)?;
-    let limiter = t.session.download_limit.clone();
+    let limiter = t.download_throttle();
     let mut ready = Vec::new();
     let mut got = 0u64;
     while got < len {
@@ -173,9 +173,9 @@ async fn fetch_range(
         let take = (len - got).min(chunk.len() as u64) as usize;
         asm.push(&chunk[..take], &mut ready);
         got += take as u64;
-        if let Some(l) = &limiter {
-            l.consume(take as u64);
-            l.available(1).await;
+        if !limiter.is_unlimited() {
+            limiter.consume(take as u64);
+            limiter.available(1).await;
         }
         if let Outcome::Stop = deliver(t, key, &mut ready).await {
             return Ok(Outcome::Stop);

@@ -1018,6 +1018,7 @@ impl TorrentState {
     /// wanted. Returns whether the torrent is now complete (every wanted
     /// piece verified).
     pub fn set_piece_priorities(&mut self, priorities: &[u8], now: Instant) -> bool {
+        let was_complete = self.is_complete();
         let mut changed = false;
         for (i, &p) in priorities.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -1031,6 +1032,15 @@ impl TorrentState {
                 self.actions.push(Action::Wake(key));
             }
             self.refill_all(now);
+        }
+        if was_complete && !self.is_complete() {
+            // Seeds dropped while we were complete may be dialed again at
+            // once: we want something from them now.
+            for c in self.candidates.values_mut() {
+                if c.failures == 0 {
+                    c.next_attempt = c.next_attempt.min(now);
+                }
+            }
         }
         self.is_complete()
     }
