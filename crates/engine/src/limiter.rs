@@ -209,4 +209,43 @@ mod tests {
             "debt is paid back first"
         );
     }
+
+    #[tokio::test]
+    async fn rate_changes_at_run_time_and_throttle_obeys_the_tighter() {
+        let torrent = Arc::new(RateLimiter::unlimited());
+        let session = Arc::new(RateLimiter::unlimited());
+        let t = Throttle::new(torrent.clone(), session.clone());
+        assert!(t.is_unlimited());
+        assert_eq!(t.batch(1 << 20), 1 << 20);
+        let start = Instant::now();
+        t.acquire(100 << 20).await;
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "unlimited waits"
+        );
+
+        // The session's limit is the tighter: 512 KiB/s.
+        torrent.set_rate(Some(4 << 20));
+        session.set_rate(Some(512 << 10));
+        assert!(!t.is_unlimited());
+        assert_eq!(t.batch(1 << 20), session.burst());
+        let start = Instant::now();
+        t.acquire(session.burst()).await;
+        for _ in 0..2 {
+            t.acquire(128 << 10).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(400),
+            "256 KiB at 512 KiB/s took {took:?}"
+        );
+        assert!(took < Duration::from_secs(3), "{took:?}");
+
+        // Back to unlimited: no wait.
+        session.set_rate(None);
+        torrent.set_rate(None);
+        let start = Instant::now();
+        t.acquire(64 << 20).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
 }

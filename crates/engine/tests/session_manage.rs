@@ -462,3 +462,75 @@ async fn seed_ratio_goal_stops_seeding() {
     s1.shutdown().await;
     s0.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_torrent_and_turtle_limits_slow_the_transfer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    write_content(&seed_dir, &[("l.bin", 600_000)], 9);
+    let torrent = make_torrent(&seed_dir.join("l.bin"), 32 * 1024);
+    let (s0, _) = seeder(&torrent, &seed_dir, None).await;
+
+    // The leecher's own limit for this torrent: 250 KiB/s.
+    let s1 = session(None, None).await;
+    let mut rx = s1.subscribe();
+    let id = s1
+        .add(
+            TorrentSource::Torrent(Box::new(torrent.clone())),
+            AddOptions {
+                download_dir: Some(tmp.path().join("dl1")),
+                peers: vec![s0.local_addr()],
+                use_trackers: false,
+                paused: true,
+                ..AddOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    s1.update_torrent(
+        id,
+        TorrentUpdate {
+            download_limit: Some(Some(250 * 1024)),
+            ..TorrentUpdate::default()
+        },
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    s1.resume(id).unwrap();
+    until(&mut rx, id, 30, |k| *k == EventKind::Completed).await;
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "600 KB at 250 KiB/s in {took:?}"
+    );
+    assert_eq!(
+        s1.get(id).unwrap().settings.download_limit,
+        Some(250 * 1024)
+    );
+
+    // The seeder's alternative ("turtle") upload limit: 250 KiB/s.
+    s0.set_settings(SessionSettings {
+        alt_upload_limit: Some(250 * 1024),
+        alt_enabled: true,
+        ..s0.settings()
+    });
+    let s2 = session(None, None).await;
+    let mut rx2 = s2.subscribe();
+    let start = std::time::Instant::now();
+    let id2 = add_to(
+        &s2,
+        &torrent,
+        &tmp.path().join("dl2"),
+        vec![s0.local_addr()],
+    )
+    .await;
+    until(&mut rx2, id2, 30, |k| *k == EventKind::Completed).await;
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "600 KB at 250 KiB/s in {took:?}"
+    );
+    s2.shutdown().await;
+    s1.shutdown().await;
+    s0.shutdown().await;
+}
