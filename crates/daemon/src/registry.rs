@@ -986,7 +986,9 @@ impl Registry {
     /// Once a second: fold engine stats into the records, notice
     /// completions and errors, apply seeding limits, fill queue slots, and
     /// save changed records every few ticks.
-    pub async fn tick(self: &Arc<Self>, save: bool) {
+    /// `save_all` also saves records that did not change (their seeding
+    /// and downloading seconds).
+    pub async fn tick(self: &Arc<Self>, save: bool, save_all: bool) {
         let settings = self.settings();
         let now = now_unix();
         let mut to_finish = Vec::new();
@@ -1031,7 +1033,12 @@ impl Registry {
                 }
                 e.last_stats = Some(stats);
             }
-            if save {
+            if save_all {
+                for e in inner.torrents.values_mut() {
+                    e.dirty = true;
+                }
+            }
+            if save || save_all {
                 for e in inner.torrents.values_mut() {
                     if std::mem::take(&mut e.dirty) {
                         if let Err(err) = self.store.save_record(&e.rec) {

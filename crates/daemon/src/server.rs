@@ -169,6 +169,6 @@ async fn tick_loop(reg: Arc<Registry>) {
     loop {
         interval.tick().await;
         n += 1;
-        reg.tick(n % 5 == 0).await;
+        reg.tick(n % 5 == 0, n % 600 == 0).await;
     }
 }
