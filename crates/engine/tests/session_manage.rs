@@ -200,6 +200,23 @@ async fn remove_with_data_deletes_only_the_torrents_files() {
     until(&mut rx, id2, 30, |k| *k == EventKind::Completed).await;
     s1.remove(id2, false).await.unwrap();
     assert!(dl.join("album/a.bin").is_file());
+    // Added again paused, it shows the progress its resume data records.
+    let id3 = s1
+        .add(
+            TorrentSource::Torrent(Box::new(torrent.clone())),
+            AddOptions {
+                download_dir: Some(dl.clone()),
+                paused: true,
+                ..AddOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let paused = s1.get(id3).unwrap();
+    assert_eq!(
+        (paused.status, paused.progress),
+        (TorrentStatus::Paused, 1.0)
+    );
     s1.shutdown().await;
     s0.shutdown().await;
 }

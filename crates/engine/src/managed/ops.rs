@@ -126,6 +126,11 @@ impl Session {
                 check_progress: Default::default(),
             };
             if let Some(t) = torrent {
+                // Until it runs, show what its resume data says it has.
+                rec.have = crate::resume::load(&rec.dir, &t)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.verified);
                 rec.set_torrent(Arc::new(t));
             }
             rec.last_status = rec.status();
