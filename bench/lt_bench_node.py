@@ -21,6 +21,8 @@ each change and why:
   limit loopback peers as the benchmark's model asks (the Shoal peers get
   the same limits).
 - --up/--down: upload_rate_limit/download_rate_limit, when given.
+- --enc forced: encryption forced both ways, RC4 only (out_enc_policy and
+  in_enc_policy pe_forced, allowed_enc_level pe_rc4), for bench/mse-bench.sh.
 
 --seed: the data in SAVE_DIR is complete. It is added as a user adds
 existing data: libtorrent checks every piece first (no seed_mode, which
@@ -65,6 +67,7 @@ def main():
     p.add_argument("--down", type=int, default=0)
     p.add_argument("--stay", action="store_true")
     p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--enc", choices=["default", "forced"], default="default")
     a = p.parse_args()
 
     settings = {
@@ -83,6 +86,10 @@ def main():
         settings["upload_rate_limit"] = a.up
     if a.down:
         settings["download_rate_limit"] = a.down
+    if a.enc == "forced":
+        settings["out_enc_policy"] = 0
+        settings["in_enc_policy"] = 0
+        settings["allowed_enc_level"] = 2
     s = lt.session(settings)
     deadline = time.time() + a.timeout
     while s.listen_port() == 0 and time.time() < deadline:

@@ -37,7 +37,10 @@
 # usage: bench/transfer-bench.sh [SIZE_MiB=1024]
 #   SHOAL_BIN=path  use a prebuilt shoal (else cargo build --release)
 #   TIMEOUT=secs    per transfer (default 300)
-#   PAIRS="shoal-shoal lt-lt tr-tr shoal-lt lt-shoal"  which pairs to run
+#   PAIRS="shoal-shoal lt-lt tr-tr shoal-lt lt-shoal"  which pairs to run;
+#                   a kind with the suffix rc4 (shoalrc4, ltrc4) runs with
+#                   encryption required, RC4 only (Shoal --encryption
+#                   require, libtorrent --enc forced): bench/mse-bench.sh
 #   META=--v1|--v2|--hybrid  the torrent's version (default: shoal create's)
 #   ROUNDS=n        interleaved rounds of every pair (default 3); medians
 #                   are printed, with each round's MB/s
@@ -132,16 +135,29 @@ sync   # no writeback of the test data during the first transfer
 
 # start_seeder KIND PORT: starts it in the background, sets $seeder_pid,
 # returns once it has checked its data, seeds, and has settled.
+# enc_args KIND: sets $kind (KIND without an rc4 suffix) and the arrays
+# $shoal_enc and $lt_enc (the encryption options the suffix asks for).
+enc_args() {
+    kind=${1%rc4}
+    shoal_enc=()
+    lt_enc=()
+    if [ "$kind" != "$1" ]; then
+        shoal_enc=(--encryption require)
+        lt_enc=(--enc forced)
+    fi
+}
+
 start_seeder() {
     local log=$work/seeder.log
-    case $1 in
+    enc_args "$1"
+    case $kind in
     shoal)
-        "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen "127.0.0.1:$2" >"$log" 2>&1 &
+        "$shoal" seed "$work/t.torrent" --dir "$work/seed" --listen "127.0.0.1:$2" "${shoal_enc[@]}" >"$log" 2>&1 &
         seeder_pid=$!
         pids+=("$seeder_pid")
         wait_for "$log" "seeding " "$seeder_pid" || fail "the Shoal seeder did not start" ;;
     lt)
-        $py "$bench/lt_bench_node.py" "$work/t.torrent" "$work/seed" "$2" --seed --timeout 3600 >"$log" 2>&1 &
+        $py "$bench/lt_bench_node.py" "$work/t.torrent" "$work/seed" "$2" --seed --timeout 3600 "${lt_enc[@]}" >"$log" 2>&1 &
         seeder_pid=$!
         pids+=("$seeder_pid")
         wait_for "$log" "seeding" "$seeder_pid" || fail "the libtorrent seeder did not start" ;;
@@ -170,15 +186,16 @@ run_leecher() {
     local log=$work/leecher.log
     local timed=("$py" "$bench/timed_run.py" --result "$4" --log "$log" --timeout "$limit")
     rm -f "$4" "$log"
-    case $1 in
+    enc_args "$1"
+    case $kind in
     shoal)
         "${timed[@]}" --done-line "download complete" --ready-line "listening on" -- \
             "$shoal" download "$work/t.torrent" --dir "$3" --listen 127.0.0.1:0 \
-            --peer "127.0.0.1:$2" --seed ;;
+            --peer "127.0.0.1:$2" --seed "${shoal_enc[@]}" ;;
     lt)
         "${timed[@]}" --done-line "download complete" --ready-line "listening on" -- \
             $py "$bench/lt_bench_node.py" "$work/t.torrent" "$3" "$(port)" \
-            --peer "127.0.0.1:$2" --timeout "$limit" ;;
+            --peer "127.0.0.1:$2" --timeout "$limit" "${lt_enc[@]}" ;;
     tr)
         local p rpc timed_pid rc=0
         p=$(port)
@@ -237,7 +254,8 @@ python3 - "$results" "$size_mib" "$pairs" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 mib = float(sys.argv[2])
-names = {"shoal": "Shoal", "lt": "libtorrent", "tr": "Transmission"}
+names = {"shoal": "Shoal", "lt": "libtorrent", "tr": "Transmission",
+         "shoalrc4": "Shoal RC4", "ltrc4": "libtorrent RC4"}
 med = {}
 print(f"{'seeder -> leecher':<30} {'seconds':>8} {'MB/s':>7} {'CPU s/GiB':>10} {'RSS MiB':>8} {'anon MiB':>9} {'startup s':>9}  MB/s by round")
 for pair in sys.argv[3].split():
@@ -261,4 +279,11 @@ if "shoal-shoal" in med and "lt-lt" in med:
           f"RSS x{s[2] / l[2]:.2f}, anonymous RSS x{s[3] / l[3]:.2f}")
     if s[4] is not None and l[4] is not None:
         print(f"  the same without start-up (from 'listening on' to complete): throughput x{(l[0] - l[4]) / (s[0] - s[4]):.2f}")
+if "shoalrc4-shoalrc4" in med and "ltrc4-ltrc4" in med:
+    s, l = med["shoalrc4-shoalrc4"], med["ltrc4-ltrc4"]
+    print(f"Shoal RC4->Shoal RC4 vs libtorrent RC4->libtorrent RC4: throughput x{l[0] / s[0]:.2f}, "
+          f"CPU/GiB x{s[1] / l[1]:.2f}")
+if "shoalrc4-shoalrc4" in med and "shoal-shoal" in med:
+    s, p = med["shoalrc4-shoalrc4"], med["shoal-shoal"]
+    print(f"Shoal RC4 vs Shoal plaintext: throughput x{p[0] / s[0]:.2f}, CPU/GiB x{s[1] / p[1]:.2f}")
 PY
