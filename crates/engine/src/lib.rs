@@ -93,6 +93,7 @@ mod hash_exchange;
 mod layer_fetch;
 mod limiter;
 mod listen;
+mod lsd;
 mod managed;
 mod metadata_fetch;
 mod peer;

@@ -76,6 +76,10 @@ pub struct SessionConfig {
     pub pex: bool,
     /// Web seeds (BEP 19): on by default.
     pub web_seed: crate::webseed::WebSeedSettings,
+    /// Local service discovery (BEP 14) for non-private torrents, on the
+    /// multicast group 239.192.152.143:6771 (and IPv6's where it works).
+    /// Off by default in the library (the `shoal` command turns it on).
+    pub lsd: bool,
 }
 
 impl Default for SessionConfig {
@@ -103,6 +107,7 @@ impl Default for SessionConfig {
             dht: None,
             pex: true,
             web_seed: crate::webseed::WebSeedSettings::default(),
+            lsd: false,
         }
     }
 }
@@ -202,6 +207,8 @@ pub struct Session {
     /// The torrents added with [`Session::add`], and their manager task.
     pub(crate) registry: Arc<crate::managed::Registry>,
     pub(crate) manager: tokio::task::JoinHandle<()>,
+    /// Local service discovery, if on.
+    lsd: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
@@ -255,12 +262,17 @@ impl Session {
             registry.clone(),
             shared.clone(),
         ));
+        let lsd = shared
+            .config
+            .lsd
+            .then(|| tokio::spawn(crate::lsd::run(shared.clone())));
         Ok(Session {
             shared,
             listener,
             listen_addrs,
             registry,
             manager,
+            lsd,
         })
     }
 
@@ -520,6 +532,9 @@ impl Drop for Session {
     /// [`Session::shutdown`]).
     fn drop(&mut self) {
         self.listener.abort();
+        if let Some(l) = &self.lsd {
+            l.abort();
+        }
         self.manager.abort();
         let torrents: Vec<Arc<TorrentShared>> = match self.shared.torrents.lock() {
             Ok(t) => t.values().cloned().collect(),

@@ -12,6 +12,7 @@
 //!   anti-snubbing).
 //! * [`rate`] — sliding-window rate estimation and token buckets.
 //! * [`peer`] — the protocol state of one connection.
+//! * [`lsd`] — local service discovery (BEP 14): messages and schedule.
 //! * [`pex`] — peer exchange (BEP 11): messages and per-peer bounds.
 //! * [`torrent`] — one torrent's peers, bans, smart-ban and super-seeding.
 //! * [`queue`] — a multi-torrent session's queueing and seeding goals.
@@ -31,6 +32,7 @@ pub mod bitfield;
 pub mod choker;
 pub mod fixed_hash;
 pub mod hash_request;
+pub mod lsd;
 pub mod peer;
 pub mod pex;
 pub mod picker;

@@ -88,6 +88,15 @@ pub struct NetArgs {
     /// address raise it.
     #[arg(long, default_value_t = 5)]
     pub dht_query_rate: u32,
+    /// No local service discovery (BEP 14: multicast announces on the
+    /// local network; on by default, never for private torrents). The
+    /// SHOAL_LSD environment variable set to `off` does the same.
+    #[arg(long)]
+    pub no_lsd: bool,
+    /// No peer exchange (BEP 11; on by default, never for private
+    /// torrents).
+    #[arg(long)]
+    pub no_pex: bool,
     /// How verified pieces reach the disk: `cache` through the page cache
     /// (a fresh piece that other peers ask for next is served from
     /// memory), `direct` past it with O_DIRECT (less kernel work when
@@ -157,6 +166,8 @@ impl NetArgs {
             dht.node.rate_limit.per_ip_per_second = self.dht_query_rate.max(1);
             cfg.dht = Some(dht);
         }
+        cfg.lsd = !self.no_lsd && std::env::var("SHOAL_LSD").map_or(true, |v| v != "off");
+        cfg.pex = !self.no_pex;
         cfg.encryption = match self.encryption {
             Encryption::Prefer => shoal_engine::EncryptionPolicy::Prefer,
             Encryption::Require => shoal_engine::EncryptionPolicy::Require,

@@ -20,6 +20,9 @@ pub fn shoal() -> Command {
     let mut cmd = Command::new(shoal_bin());
     // Tests talk to loopback only: no well-known DHT routers.
     cmd.env("SHOAL_DHT_ROUTERS", "");
+    // Nor multicast announces that other tests' processes would hear
+    // (the LSD test turns it back on in a network namespace of its own).
+    cmd.env("SHOAL_LSD", "off");
     cmd
 }
 

@@ -369,10 +369,11 @@ impl TorrentState {
             c.explicit |= explicit;
             return true;
         }
-        if self.candidates.len() >= self.limits.max_candidates && !self.drop_worst_candidate() {
-            if !explicit {
-                return false;
-            }
+        if self.candidates.len() >= self.limits.max_candidates
+            && !self.drop_worst_candidate()
+            && !explicit
+        {
+            return false;
         }
         self.candidates.insert(
             addr,
