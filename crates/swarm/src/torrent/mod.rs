@@ -12,5 +12,6 @@ mod superseed;
 pub use report::{PeerReport, PieceReport};
 pub use source::{PeerSource, SourceCounts};
 pub use state::{
-    Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, WebSeedBlock,
+    Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, Transport,
+    WebSeedBlock,
 };
