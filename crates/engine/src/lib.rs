@@ -102,8 +102,6 @@ mod session;
 pub mod storage;
 mod swarm_hashes;
 mod torrent;
-pub mod transport;
-mod udp;
 pub mod webseed;
 
 pub use shoal_swarm::bitfield;
@@ -122,9 +120,5 @@ pub use shoal_swarm::choker::ChokerConfig;
 pub use shoal_swarm::peer::PeerConfig;
 pub use shoal_swarm::torrent::Limits as PeerLimits;
 pub use storage::StorageConfig;
-pub use torrent::{
-    ConnectedPeer, Contribution, PeerSource, SourceCounts, TorrentHandle, TorrentStats,
-};
+pub use torrent::{Contribution, PeerSource, SourceCounts, TorrentHandle, TorrentStats};
 pub use webseed::{WebSeedInfo, WebSeedSettings, WebSeedStatus};
-
-pub use transport::{Transport, TransportMode};

@@ -80,14 +80,6 @@ pub struct SessionConfig {
     /// multicast group 239.192.152.143:6771 (and IPv6's where it works).
     /// Off by default in the library (the `shoal` command turns it on).
     pub lsd: bool,
-    /// Which transports carry peer connections (uTP shares the listen
-    /// port's UDP socket with the DHT).
-    pub transport: crate::TransportMode,
-    /// Under [`crate::TransportMode::Both`], how long a uTP dial may go
-    /// unanswered before TCP is dialed beside it.
-    pub utp_fallback: Duration,
-    /// uTP socket and connection tunables.
-    pub utp: shoal_utp::SocketConfig,
 }
 
 impl Default for SessionConfig {
@@ -116,9 +108,6 @@ impl Default for SessionConfig {
             pex: true,
             web_seed: crate::webseed::WebSeedSettings::default(),
             lsd: false,
-            transport: crate::TransportMode::Both,
-            utp_fallback: Duration::from_millis(500),
-            utp: shoal_utp::SocketConfig::default(),
         }
     }
 }
@@ -152,10 +141,6 @@ pub(crate) struct SessionShared {
     pub download_limit: Arc<RateLimiter>,
     /// The session's DHT node, if it runs one.
     pub dht: Option<shoal_dht::Dht>,
-    /// uTP over the listen port's UDP sockets (empty without uTP).
-    pub utp: Vec<shoal_utp::UtpSocket>,
-    /// Bounds on incoming handshakes, over both transports.
-    incoming: IncomingGate,
     torrents: Mutex<HashMap<[u8; 20], Arc<TorrentShared>>>,
     /// Peer connections open or being dialed, over all torrents.
     connections: AtomicUsize,
@@ -205,37 +190,6 @@ impl SessionShared {
         }
     }
 
-    /// A handshake slot for an incoming connection from `addr`, if the
-    /// session has one free: [`MAX_INCOMING_HANDSHAKES`] at once, and
-    /// [`SessionConfig::max_handshakes_per_ip`] per address (loopback
-    /// exempt when the limits say so). `None`: close the connection.
-    pub fn admit_incoming(&self, addr: SocketAddr) -> Option<HandshakeSlot> {
-        let ip = addr.ip();
-        let ip_slot = if self.config.limits.exempt_loopback && ip.is_loopback() {
-            None
-        } else {
-            match self
-                .incoming
-                .per_ip
-                .take(ip, self.config.max_handshakes_per_ip)
-            {
-                Some(map) => Some((map, ip)),
-                None => {
-                    debug!(%addr, "too many handshakes from this address: connection closed");
-                    return None;
-                }
-            }
-        };
-        let Ok(permit) = self.incoming.handshakes.clone().try_acquire_owned() else {
-            debug!(%addr, "too many incoming handshakes: connection closed");
-            return None;
-        };
-        Some(HandshakeSlot {
-            _global: permit,
-            per_ip: ip_slot,
-        })
-    }
-
     /// Whether `addr` is (very likely) our own listening address.
     pub fn is_own_addr(&self, addr: SocketAddr) -> bool {
         let local = self.local_addr;
@@ -255,8 +209,6 @@ pub struct Session {
     pub(crate) manager: tokio::task::JoinHandle<()>,
     /// Local service discovery, if on.
     lsd: Option<tokio::task::JoinHandle<()>>,
-    /// The uTP accept loops.
-    utp_accept: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
@@ -283,16 +235,12 @@ impl Session {
                 source,
             })?;
         let local_addr = listen_addrs[0];
-        let udp = crate::udp::bind(
-            &listen_addrs,
-            config.transport,
-            &config.utp,
-            config.dht.clone(),
-        );
+        let dht = match &config.dht {
+            Some(cfg) => start_dht(local_addr, cfg.clone()).await,
+            None => None,
+        };
         let shared = Arc::new(SessionShared {
-            dht: udp.dht,
-            utp: udp.utp,
-            incoming: IncomingGate::default(),
+            dht,
             peer_id: config.peer_id,
             local_addr,
             upload_limit: Arc::new(limiter(config.upload_limit)),
@@ -310,11 +258,6 @@ impl Session {
                 ..Default::default()
             },
         ));
-        let utp_accept = shared
-            .utp
-            .iter()
-            .map(|s| tokio::spawn(crate::udp::accept_loop(shared.clone(), s.clone())))
-            .collect();
         let manager = tokio::spawn(crate::managed::run_manager(
             registry.clone(),
             shared.clone(),
@@ -330,7 +273,6 @@ impl Session {
             registry,
             manager,
             lsd,
-            utp_accept,
         })
     }
 
@@ -379,10 +321,6 @@ impl Session {
     /// Stop accepting connections.
     pub fn close(&self) {
         self.listener.abort();
-        self.utp_accept.iter().for_each(|t| t.abort());
-        if let Some(l) = &self.lsd {
-            l.abort();
-        }
     }
 }
 
@@ -593,7 +531,10 @@ impl Drop for Session {
     /// saved (here, synchronously); trackers are not told (see
     /// [`Session::shutdown`]).
     fn drop(&mut self) {
-        self.close();
+        self.listener.abort();
+        if let Some(l) = &self.lsd {
+            l.abort();
+        }
         self.manager.abort();
         let torrents: Vec<Arc<TorrentShared>> = match self.shared.torrents.lock() {
             Ok(t) => t.values().cloned().collect(),
@@ -618,6 +559,31 @@ fn limiter(rate: Option<u64>) -> RateLimiter {
     }
 }
 
+/// Bind a UDP socket on the TCP listen address and run the DHT there; a
+/// failure leaves the session without a DHT (logged).
+async fn start_dht(local: SocketAddr, mut cfg: shoal_dht::DriverConfig) -> Option<shoal_dht::Dht> {
+    // The node's randomness (and so its id, when none is saved) must differ
+    // between nodes.
+    cfg.node.seed = rand::random();
+    let socket = match tokio::net::UdpSocket::bind(local).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%local, error = %e, "no DHT: cannot bind its UDP socket");
+            return None;
+        }
+    };
+    match shoal_dht::Dht::spawn_with_socket(socket, cfg) {
+        Ok(d) => {
+            info!(%local, "DHT running");
+            Some(d)
+        }
+        Err(e) => {
+            warn!(error = %e, "no DHT");
+            None
+        }
+    }
+}
+
 /// Most incoming connections in their handshake at once; more are closed
 /// at once (a connection flood costs us nothing).
 const MAX_INCOMING_HANDSHAKES: usize = 64;
@@ -628,22 +594,6 @@ struct SetOnDrop(Arc<AtomicBool>);
 impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The bounds on incoming handshakes the session's accept loops share.
-#[derive(Debug)]
-struct IncomingGate {
-    handshakes: Arc<tokio::sync::Semaphore>,
-    per_ip: Arc<HandshakesPerIp>,
-}
-
-impl Default for IncomingGate {
-    fn default() -> Self {
-        IncomingGate {
-            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES)),
-            per_ip: Arc::default(),
-        }
     }
 }
 
@@ -688,17 +638,33 @@ impl HandshakesPerIp {
 }
 
 async fn accept_loop(shared: Arc<SessionShared>, listeners: Vec<TcpListener>) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_INCOMING_HANDSHAKES));
+    let per_ip = Arc::new(HandshakesPerIp::default());
     for turn in 0usize.. {
         match crate::listen::accept_any(&listeners, turn).await {
             Ok((stream, addr)) => {
-                if !shared.config.transport.uses_tcp() {
-                    debug!(%addr, "TCP is off: connection closed");
-                    continue;
-                }
                 // One host cannot take every handshake slot: past a few at
                 // once from its address, its connections are closed.
-                let Some(slot) = shared.admit_incoming(addr) else {
+                let ip = addr.ip();
+                let limits = &shared.config.limits;
+                let ip_slot = if limits.exempt_loopback && ip.is_loopback() {
+                    None
+                } else {
+                    match per_ip.take(ip, shared.config.max_handshakes_per_ip) {
+                        Some(map) => Some((map, ip)),
+                        None => {
+                            debug!(%addr, "too many handshakes from this address: connection closed");
+                            continue;
+                        }
+                    }
+                };
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    debug!(%addr, "too many incoming handshakes: connection closed");
                     continue;
+                };
+                let slot = HandshakeSlot {
+                    _global: permit,
+                    per_ip: ip_slot,
                 };
                 tokio::spawn(crate::peer::accept(shared.clone(), stream, addr, slot));
             }
@@ -727,8 +693,6 @@ mod tests {
             upload_limit: Arc::new(RateLimiter::unlimited()),
             download_limit: Arc::new(RateLimiter::unlimited()),
             dht: None,
-            utp: Vec::new(),
-            incoming: IncomingGate::default(),
             torrents: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
         });

@@ -47,15 +47,6 @@ fn web_part(s: &TorrentStats) -> String {
     }
 }
 
-/// The peer count, with how many are over uTP: `3 (1 uTP)`.
-fn peers(s: &TorrentStats) -> String {
-    if s.peers_utp == 0 {
-        s.peers.to_string()
-    } else {
-        format!("{} ({} uTP)", s.peers, s.peers_utp)
-    }
-}
-
 fn line(label: &str, s: &TorrentStats) -> String {
     let pct = if s.total_length == 0 {
         100.0
@@ -69,7 +60,7 @@ fn line(label: &str, s: &TorrentStats) -> String {
         human_bytes(s.download_rate),
         human_bytes(s.upload_rate),
         eta(s),
-        peers(s),
+        s.peers,
         s.peers_by_source.summary(),
         web_part(s)
     )
@@ -103,7 +94,7 @@ impl SwarmProgress {
                             human_bytes(s.download_rate),
                             human_bytes(s.upload_rate),
                             eta(&s),
-                            peers(&s),
+                            s.peers,
                             s.peers_by_source.summary(),
                             web_part(&s)
                         ));

@@ -143,14 +143,6 @@ pub struct UtpSocket {
     user: Arc<UserRef>,
 }
 
-impl std::fmt::Debug for UtpSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UtpSocket")
-            .field("local_addr", &self.local_addr().ok())
-            .finish()
-    }
-}
-
 impl UtpSocket {
     /// Bind a UDP socket at `addr` with default settings.
     pub async fn bind(addr: SocketAddr) -> io::Result<UtpSocket> {

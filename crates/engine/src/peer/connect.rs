@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::task::{run, PeerStream, Transport};
+use super::task::{run, Transport};
 use crate::session::SessionShared;
 use crate::torrent::TorrentShared;
 use shoal_mse::{Incoming, Policy};
@@ -33,7 +33,7 @@ pub(crate) fn our_handshake(t: &TorrentShared, info_hash: [u8; 20]) -> Handshake
 
 /// Why an outgoing connection did not get as far as a handshake.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DialFailure {
+struct DialFailure {
     /// It was ourselves.
     is_self: bool,
     /// The peer hung up on the handshake (it may only speak the other
@@ -41,7 +41,7 @@ pub(crate) struct DialFailure {
     hung_up: bool,
 }
 
-pub(crate) const FAILED: DialFailure = DialFailure {
+const FAILED: DialFailure = DialFailure {
     is_self: false,
     hung_up: false,
 };
@@ -64,19 +64,22 @@ const HUNG_UP: DialFailure = DialFailure {
 /// requiring encryption answers at once instead of after a refused
 /// connection; against libtorrent at its defaults MSE costs 2.4 ms of
 /// Diffie-Hellman (and on a real path one round trip more).
-///
-/// The transport (TCP or uTP) is the session's [`crate::TransportMode`]'s
-/// choice (see [`super::utp::dial`]); the redial after a hang-up uses the
-/// same one.
 pub(crate) async fn connect(
     t: Arc<TorrentShared>,
     addr: SocketAddr,
     slot: crate::session::ConnectionSlot,
 ) {
-    let outcome = match super::utp::dial(&t, addr).await {
-        Err(f) => Err(f),
-        Ok(Link::Tcp(s)) => establish(&t, addr, s, || tcp_connect(&t, addr)).await,
-        Ok(Link::Utp(s)) => establish(&t, addr, s, || super::utp::reconnect(&t, addr)).await,
+    let policy = t.session.config.encryption;
+    let outcome = match policy {
+        Policy::Require => dial_encrypted(&t, addr, policy).await,
+        Policy::Off => dial_plain(&t, addr).await,
+        Policy::Prefer => match dial_encrypted(&t, addr, policy).await {
+            Err(f) if f.hung_up => {
+                debug!(%addr, "MSE handshake refused: trying plaintext");
+                dial_plain(&t, addr).await
+            }
+            other => other,
+        },
     };
     t.half_open.fetch_sub(1, Ordering::Relaxed);
     let (success, is_self) = match outcome {
@@ -90,46 +93,8 @@ pub(crate) async fn connect(
         .candidate_done(addr, success, is_self, Instant::now());
 }
 
-/// A connected stream to a peer, before any handshake.
-pub(crate) enum Link {
-    /// Over TCP.
-    Tcp(TcpStream),
-    /// Over uTP.
-    Utp(shoal_utp::UtpStream),
-}
-
-/// The handshakes over a fresh connection `first`, under the session's
-/// encryption policy; `redial` opens another connection of the same kind
-/// for the plaintext retry.
-async fn establish<S, F>(
-    t: &TorrentShared,
-    addr: SocketAddr,
-    first: S,
-    redial: impl FnOnce() -> F,
-) -> Result<(Transport, Handshake), DialFailure>
-where
-    S: PeerStream,
-    F: std::future::Future<Output = Result<S, DialFailure>>,
-{
-    let policy = t.session.config.encryption;
-    match policy {
-        Policy::Require => encrypted_handshake(t, first, addr, policy).await,
-        Policy::Off => plain_handshake(t, first, addr).await,
-        Policy::Prefer => match encrypted_handshake(t, first, addr, policy).await {
-            Err(f) if f.hung_up => {
-                debug!(%addr, "MSE handshake refused: trying plaintext");
-                plain_handshake(t, redial().await?, addr).await
-            }
-            other => other,
-        },
-    }
-}
-
 /// TCP connect with the session's timeout.
-pub(crate) async fn tcp_connect(
-    t: &TorrentShared,
-    addr: SocketAddr,
-) -> Result<TcpStream, DialFailure> {
+async fn tcp_connect(t: &TorrentShared, addr: SocketAddr) -> Result<TcpStream, DialFailure> {
     match tokio::time::timeout(t.session.config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -146,24 +111,24 @@ pub(crate) async fn tcp_connect(
     }
 }
 
-/// Exchange plaintext handshakes.
-async fn plain_handshake<S: PeerStream>(
+/// Dial and exchange plaintext handshakes.
+async fn dial_plain(
     t: &TorrentShared,
-    stream: S,
     addr: SocketAddr,
 ) -> Result<(Transport, Handshake), DialFailure> {
+    let stream = tcp_connect(t, addr).await?;
     let (stream, hs) = outgoing_handshake(t, stream, addr).await?;
-    Ok((stream.plain(Vec::new()), hs))
+    Ok((Transport::Plain(stream, Vec::new()), hs))
 }
 
-/// Make the MSE handshake (our BitTorrent handshake as its initial
+/// Dial, make the MSE handshake (our BitTorrent handshake as its initial
 /// payload) and read the peer's handshake through it.
-async fn encrypted_handshake<S: PeerStream>(
+async fn dial_encrypted(
     t: &TorrentShared,
-    stream: S,
     addr: SocketAddr,
     policy: Policy,
 ) -> Result<(Transport, Handshake), DialFailure> {
+    let stream = tcp_connect(t, addr).await?;
     let ours = our_handshake(t, t.info_hash);
     let exchange = async {
         let mut s = shoal_mse::connect_encrypted(stream, t.info_hash, policy, &ours.to_bytes())
@@ -194,7 +159,7 @@ async fn encrypted_handshake<S: PeerStream>(
     };
     let theirs = check_theirs(t, &buf, addr)?;
     debug!(%addr, method = ?s.method(), "encrypted connection");
-    Ok((S::encrypted(s, Vec::new()), theirs))
+    Ok((Transport::Encrypted(s, Vec::new()), theirs))
 }
 
 /// How an outgoing MSE exchange failed.
@@ -233,11 +198,11 @@ fn check_theirs(t: &TorrentShared, buf: &[u8], addr: SocketAddr) -> Result<Hands
 }
 
 /// Send our handshake and read theirs.
-async fn outgoing_handshake<S: PeerStream>(
+async fn outgoing_handshake(
     t: &TorrentShared,
-    mut stream: S,
+    mut stream: TcpStream,
     addr: SocketAddr,
-) -> Result<(S, Handshake), DialFailure> {
+) -> Result<(TcpStream, Handshake), DialFailure> {
     let ours = our_handshake(t, t.info_hash);
     let timeout = t.session.config.handshake_timeout;
     let exchange = async {
@@ -318,9 +283,9 @@ pub(crate) async fn accept(
 
 /// The MSE handshake for any of the session's torrents, then the
 /// BitTorrent handshake through it.
-pub(crate) async fn accept_encrypted<S: PeerStream>(
+async fn accept_encrypted(
     session: Arc<SessionShared>,
-    stream: S,
+    stream: TcpStream,
     addr: SocketAddr,
     handshake_permit: crate::session::HandshakeSlot,
 ) {
@@ -381,7 +346,7 @@ pub(crate) async fn accept_encrypted<S: PeerStream>(
     }
     drop(handshake_permit);
     let rest = got[Handshake::LEN..].to_vec();
-    run(t, S::encrypted(stream, rest), addr, theirs, false).await;
+    run(t, Transport::Encrypted(stream, rest), addr, theirs, false).await;
 }
 
 /// Handle a plaintext incoming connection: read the handshake prefix, find

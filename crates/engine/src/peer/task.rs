@@ -19,7 +19,6 @@ use crate::picker::BlockRequest;
 use crate::storage::Storage;
 use crate::torrent::{PeerSignal, Refusal, TorrentShared};
 use crate::PeerKey;
-use shoal_swarm::torrent::Transport as PeerTransport;
 
 /// Largest socket read, and so the most a connection's receive buffer
 /// grows to.
@@ -41,50 +40,6 @@ pub(crate) enum Transport {
     Plain(TcpStream, Vec<u8>),
     /// MSE/PE: RC4 (or plaintext selected through MSE) over TCP.
     Encrypted(shoal_mse::EncryptedStream<TcpStream>, Vec<u8>),
-    /// Plaintext BitTorrent over uTP.
-    Utp(shoal_utp::UtpStream, Vec<u8>),
-    /// MSE/PE over uTP.
-    UtpEncrypted(shoal_mse::EncryptedStream<shoal_utp::UtpStream>, Vec<u8>),
-}
-
-impl Transport {
-    /// What carries it.
-    pub(crate) fn kind(&self) -> PeerTransport {
-        match self {
-            Transport::Plain(..) | Transport::Encrypted(..) => PeerTransport::Tcp,
-            Transport::Utp(..) | Transport::UtpEncrypted(..) => PeerTransport::Utp,
-        }
-    }
-}
-
-/// A byte stream a peer connection can run over (TCP or uTP), and how it
-/// becomes a [`Transport`].
-pub(crate) trait PeerStream:
-    AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static
-{
-    /// The stream carrying plaintext BitTorrent, `rest` read past the
-    /// handshake.
-    fn plain(self, rest: Vec<u8>) -> Transport;
-    /// The stream carrying MSE/PE.
-    fn encrypted(s: shoal_mse::EncryptedStream<Self>, rest: Vec<u8>) -> Transport;
-}
-
-impl PeerStream for TcpStream {
-    fn plain(self, rest: Vec<u8>) -> Transport {
-        Transport::Plain(self, rest)
-    }
-    fn encrypted(s: shoal_mse::EncryptedStream<Self>, rest: Vec<u8>) -> Transport {
-        Transport::Encrypted(s, rest)
-    }
-}
-
-impl PeerStream for shoal_utp::UtpStream {
-    fn plain(self, rest: Vec<u8>) -> Transport {
-        Transport::Utp(self, rest)
-    }
-    fn encrypted(s: shoal_mse::EncryptedStream<Self>, rest: Vec<u8>) -> Transport {
-        Transport::UtpEncrypted(s, rest)
-    }
 }
 
 impl Transport {
@@ -93,8 +48,6 @@ impl Transport {
         match self {
             Transport::Plain(s, _) => s.local_addr().ok(),
             Transport::Encrypted(s, _) => s.get_ref().local_addr().ok(),
-            Transport::Utp(s, _) => s.local_addr().ok(),
-            Transport::UtpEncrypted(s, _) => s.get_ref().local_addr().ok(),
         }
     }
 }
@@ -149,9 +102,6 @@ pub(crate) async fn run(
             now,
         );
         if let Ok(key) = r {
-            if let Some(slot) = st.peers.get_mut(&key) {
-                slot.transport = stream.kind();
-            }
             st.attach(key, signal.clone());
         }
         r
@@ -167,7 +117,7 @@ pub(crate) async fn run(
             return false;
         }
     };
-    debug!(%addr, peer_id = %theirs.peer_id, ?key, outgoing, transport = %stream.kind(), "peer connected");
+    debug!(%addr, peer_id = %theirs.peer_id, ?key, outgoing, "peer connected");
     let decoder =
         MessageDecoder::new(Some(piece_count)).with_negotiated(&ours.reserved, &theirs.reserved);
     let reason = match stream {
@@ -176,14 +126,6 @@ pub(crate) async fn run(
             exchange(&t, key, &signal, reader, writer, decoder, initial).await
         }
         Transport::Encrypted(stream, initial) => {
-            let (reader, writer) = tokio::io::split(stream);
-            exchange(&t, key, &signal, reader, writer, decoder, initial).await
-        }
-        Transport::Utp(stream, initial) => {
-            let (reader, writer) = tokio::io::split(stream);
-            exchange(&t, key, &signal, reader, writer, decoder, initial).await
-        }
-        Transport::UtpEncrypted(stream, initial) => {
             let (reader, writer) = tokio::io::split(stream);
             exchange(&t, key, &signal, reader, writer, decoder, initial).await
         }

@@ -50,8 +50,6 @@ pub struct TorrentStats {
     pub upload_rate: u64,
     /// Connected peers.
     pub peers: usize,
-    /// Connected peers over uTP (the rest are over TCP).
-    pub peers_utp: usize,
     /// Distinct peers connected so far.
     pub peers_seen: usize,
     /// Every piece is verified.
@@ -63,23 +61,6 @@ pub struct TorrentStats {
     pub peers_by_source: SourceCounts,
     /// New addresses learned over the session, by source.
     pub learned_by_source: SourceCounts,
-}
-
-/// One connected peer, as [`TorrentHandle::peers`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectedPeer {
-    /// Its address (its listening address when it told us).
-    pub addr: SocketAddr,
-    /// Its client name.
-    pub client: String,
-    /// What carries the connection.
-    pub transport: crate::Transport,
-    /// We dialed it.
-    pub outgoing: bool,
-    /// Payload bytes received from it.
-    pub downloaded: u64,
-    /// Payload bytes sent to it.
-    pub uploaded: u64,
 }
 
 /// The torrent's pure state and the signals of its peers' tasks, under
@@ -332,11 +313,6 @@ impl TorrentShared {
             download_rate: st.down_rate.rate(now),
             upload_rate: st.up_rate.rate(now),
             peers: st.peer_count(),
-            peers_utp: st
-                .peers
-                .values()
-                .filter(|p| p.transport == crate::Transport::Utp)
-                .count(),
             peers_seen: st.peers_seen(),
             complete: st.is_complete(),
             peer_memory: st.peer_memory() as u64,
@@ -475,25 +451,6 @@ impl TorrentHandle {
     /// The torrent's web seeds (BEP 19): bytes received, failures, status.
     pub fn web_seeds(&self) -> Vec<crate::WebSeedInfo> {
         self.shared.lock().web_seeds(Instant::now())
-    }
-
-    /// The peers connected now.
-    pub fn peers(&self) -> Vec<ConnectedPeer> {
-        let st = self.shared.lock();
-        let mut v: Vec<ConnectedPeer> = st
-            .peers
-            .values()
-            .map(|p| ConnectedPeer {
-                addr: p.public_addr(),
-                client: p.client(),
-                transport: p.transport,
-                outgoing: p.outgoing,
-                downloaded: p.state.downloaded(),
-                uploaded: p.state.uploaded(),
-            })
-            .collect();
-        v.sort_by_key(|p| p.addr);
-        v
     }
 
     /// Add peers to connect to (`explicit` ones are retried for ever).

@@ -74,12 +74,6 @@ pub struct NetArgs {
     /// plaintext peers only.
     #[arg(long, value_enum, default_value_t = Encryption::Prefer)]
     pub encryption: Encryption,
-    /// Peer transports: `both` (the default) dials uTP first and TCP
-    /// beside it when uTP is not answered within half a second, and takes
-    /// incoming connections on both; `tcp` or `utp` uses that one only.
-    /// uTP shares the listen port with the DHT, over UDP.
-    #[arg(long, value_enum, default_value_t = TransportArg::Both)]
-    pub transport: TransportArg,
     /// Run no DHT node (by default one runs on the listen port over UDP;
     /// private torrents never use it).
     #[arg(long)]
@@ -134,17 +128,6 @@ pub enum Encryption {
     Off,
 }
 
-/// The `--transport` choice.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportArg {
-    /// TCP only.
-    Tcp,
-    /// uTP only.
-    Utp,
-    /// uTP first, TCP beside it when uTP is not answered.
-    Both,
-}
-
 impl NetArgs {
     /// The session configuration these options describe.
     pub fn session_config(&self, download_limit: Option<u64>) -> SessionConfig {
@@ -185,11 +168,6 @@ impl NetArgs {
         }
         cfg.lsd = !self.no_lsd && std::env::var("SHOAL_LSD").map_or(true, |v| v != "off");
         cfg.pex = !self.no_pex;
-        cfg.transport = match self.transport {
-            TransportArg::Tcp => shoal_engine::TransportMode::Tcp,
-            TransportArg::Utp => shoal_engine::TransportMode::Utp,
-            TransportArg::Both => shoal_engine::TransportMode::Both,
-        };
         cfg.encryption = match self.encryption {
             Encryption::Prefer => shoal_engine::EncryptionPolicy::Prefer,
             Encryption::Require => shoal_engine::EncryptionPolicy::Require,
@@ -368,15 +346,7 @@ async fn download(args: Args, source: Source) -> anyhow::Result<()> {
     if args.json {
         let from: Vec<serde_json::Value> = contributions
             .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "peer": c.peer.to_string(),
-                    "client": c.client,
-                    "bytes": c.bytes,
-                    "source": c.source.name(),
-                    "transport": c.transport.as_str(),
-                })
-            })
+            .map(|c| serde_json::json!({"peer": c.peer.to_string(), "client": c.client, "bytes": c.bytes, "source": c.source.name()}))
             .collect();
         // New addresses learned over the run, by source.
         let sources: serde_json::Map<String, serde_json::Value> = stats

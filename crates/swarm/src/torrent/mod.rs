@@ -12,6 +12,5 @@ mod superseed;
 pub use report::{PeerReport, PieceReport};
 pub use source::{PeerSource, SourceCounts};
 pub use state::{
-    Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, Transport,
-    WebSeedBlock,
+    Action, Candidate, Contribution, Limits, PeerSlot, Refusal, TorrentState, WebSeedBlock,
 };

@@ -49,8 +49,6 @@ pub struct PeerSlot {
     /// Where we learned its address ([`PeerSource::Incoming`] if it
     /// connected to us).
     pub source: PeerSource,
-    /// What carries the connection (set by the driver; TCP until told).
-    pub transport: Transport,
 }
 
 impl PeerSlot {
@@ -101,34 +99,6 @@ pub struct Contribution {
     pub bytes: u64,
     /// Where its address came from.
     pub source: PeerSource,
-    /// What carried its (last) connection.
-    pub transport: Transport,
-}
-
-/// What carries a peer connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Transport {
-    /// TCP.
-    #[default]
-    Tcp,
-    /// uTP (BEP 29) over UDP.
-    Utp,
-}
-
-impl Transport {
-    /// Its name for reports: `tcp` or `utp`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Utp => "utp",
-        }
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A peer address we may connect to.
@@ -633,7 +603,6 @@ impl TorrentState {
                 peer_id,
                 outgoing,
                 source,
-                transport: Transport::Tcp,
             },
         );
         Ok(key)
@@ -742,10 +711,8 @@ impl TorrentState {
                 client: client.clone(),
                 bytes: 0,
                 source: slot.source,
-                transport: slot.transport,
             });
         e.client = client;
-        e.transport = slot.transport;
         e.bytes += slot.state.downloaded();
     }
 
@@ -761,9 +728,7 @@ impl TorrentState {
                         client: slot.client(),
                         bytes: 0,
                         source: slot.source,
-                        transport: slot.transport,
                     });
-                e.transport = slot.transport;
                 e.bytes += slot.state.downloaded();
             }
         }
