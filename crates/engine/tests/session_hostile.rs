@@ -215,7 +215,16 @@ async fn corrupt_data_bans_its_sender_only() {
         torrent.piece_count(),
     ));
 
-    let s1 = session(None, None).await;
+    // The attacker speaks plain BitTorrent only and answers an MSE opening
+    // with a plaintext handshake instead of hanging up, so the downloader
+    // talks plaintext to everyone (the test is about bans, not MSE).
+    let s1 = shoal_engine::Session::start(shoal_engine::SessionConfig {
+        listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))],
+        encryption: shoal_engine::EncryptionPolicy::Off,
+        ..shoal_engine::SessionConfig::default()
+    })
+    .await
+    .unwrap();
     let dl = tmp.path().join("dl");
     let h = add(&s1, &torrent, &dl, vec![s0.local_addr(), bad_addr]).await;
     complete_within(&h, 30).await;
