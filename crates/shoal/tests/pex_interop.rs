@@ -304,8 +304,16 @@ fn a_pex_flood_gets_the_sender_dropped() {
         "the address learned by PEX was never dialed"
     );
     // One more within the minute is a flood: the connection is closed.
+    // Once it is, writing fails (broken pipe or reset): stop there.
     for _ in 0..5 {
-        peer.extended(1, &pex_payload(&[decoy]));
+        let mut m = pex_payload(&[decoy]);
+        m.insert(0, 1);
+        let mut frame = ((m.len() + 1) as u32).to_be_bytes().to_vec();
+        frame.push(20);
+        frame.extend_from_slice(&m);
+        if peer.sock.write_all(&frame).is_err() {
+            break;
+        }
     }
     let deadline = Instant::now() + LIMIT;
     loop {
